@@ -2,9 +2,82 @@
 
 from __future__ import annotations
 
-from PIL import Image
+import hashlib
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image, ImageFile, ImageOps
+
+from imagefind.errors import ImageError
+
+try:  # HEIF/HEIC (iPhone photos); optional so a broken install does not break import.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is a hard dependency
+    pillow_heif = None
+
+# We enforce our own MAX_PIXELS before decoding; PIL's warning for sizes between its
+# default limit and ours would only be noise on stderr.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 BACKGROUND = (255, 255, 255)
+
+MAX_PIXELS = 100_000_000
+"""Decompression-bomb guard: a header declaring more pixels than this is refused unread."""
+
+SUPPORTED_FORMATS: frozenset[str] = frozenset(
+    {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "HEIC", "AVIF"}
+)
+"""PIL format names we accept. Everything else PIL can open (EPS, PSD, ICO...) is refused:
+a smaller attack surface, and those are not photos anyway."""
+
+_FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIF or AVIF"
+_TIMES = "\u00d7"  # multiplication sign, for sizes in messages
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 36867
+_DATETIME = 306
+_ORIENTATION = 0x0112
+_SWAPS_SIDES = {5, 6, 7, 8}  # orientations that rotate by 90 degrees
+# Everything PIL and its plugins raise on bad input; one bad file must not crash a batch.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    EOFError,
+    ZeroDivisionError,
+    MemoryError,
+    OverflowError,
+    RuntimeError,
+    struct.error,
+)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the catalog records about an original image (sizes as the user sees it)."""
+
+    sha256: str
+    size: int
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+
+
+@dataclass
+class DecodedImage:
+    """Pixels ready for a model (RGB, EXIF-oriented, possibly draft-reduced) plus metadata."""
+
+    image: Image.Image
+    info: ImageInfo
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
@@ -28,3 +101,152 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = BACKGROUND) ->
         arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype("uint8")
         return Image.fromarray(arr8, "L").convert("RGB")
     return image.convert("RGB")
+
+
+def read_file(path: Path) -> bytes:
+    """The bytes of a file, with any OS error turned into an ImageError naming it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def decode(data: bytes, name: str, *, min_side: int | None = None) -> DecodedImage:
+    """Decode image bytes recognised by content (never by extension).
+
+    ``min_side`` lets JPEG decode at a reduced scale (1/2, 1/4, 1/8) while both sides stay
+    at least ``min_side``: a model that needs 224 px does not pay for 12 MP. ``name`` is
+    only used in error messages.
+    """
+    if not data:
+        raise ImageError(f"{name}: not a supported image (empty file)")
+    img = _open(data, name)
+    try:
+        try:
+            info = _info(img, data)
+            if min_side is not None and img.format in ("JPEG", "MPO"):
+                img.draft("RGB", (min_side, min_side))
+            img.load()
+            oriented = ImageOps.exif_transpose(img)
+            rgb = to_rgb(oriented)
+            if rgb is img:  # detach from the file object we are about to close
+                rgb = img.copy()
+            return DecodedImage(image=rgb, info=info)
+        except _DECODE_ERRORS as exc:
+            # The header was fine, so this is the pixel data (or EXIF) being bad.
+            raise ImageError(f"{name}: truncated or corrupt image data ({_reason(exc)})") from exc
+    finally:
+        img.close()
+
+
+def thumbnail(image: Image.Image, size: int = 256) -> bytes:
+    """WebP bytes of a small copy (longest side at most ``size``) for galleries."""
+    small = image.copy()
+    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    if small.mode not in ("RGB", "RGBA"):
+        small = to_rgb(small)
+    out = io.BytesIO()
+    small.save(out, format="WEBP", quality=80, method=4)
+    return out.getvalue()
+
+
+def _open(data: bytes, name: str) -> ImageFile.ImageFile:
+    """Identify the format from the header and check the declared size before decoding."""
+    Image.init()
+    formats = [f for f in SUPPORTED_FORMATS if f in Image.OPEN]
+    try:
+        img = Image.open(io.BytesIO(data), formats=formats)
+    except Image.DecompressionBombError as exc:
+        # PIL's own (global, larger) guard fired first; report the size it refused.
+        size = _declared_size(data, formats)
+        if size is None:
+            raise ImageError(
+                f"{name}: image is over the {MAX_PIXELS // 1_000_000} MP limit"
+            ) from exc
+        raise _too_large(name, *size) from exc
+    except Image.UnidentifiedImageError as exc:
+        raise ImageError(
+            f"{name}: not a supported image (content is not a {_FORMAT_NAMES} image)"
+        ) from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageError(f"{name}: not a supported image ({_reason(exc)})") from exc
+    if img.format not in SUPPORTED_FORMATS:  # pragma: no cover - formats= already filters
+        img.close()
+        raise ImageError(f"{name}: not a supported image ({img.format} files are not supported)")
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        img.close()
+        raise ImageError(f"{name}: not a supported image (declared size {width}{_TIMES}{height})")
+    if width * height > MAX_PIXELS:
+        img.close()
+        raise _too_large(name, width, height)
+    return img
+
+
+def _too_large(name: str, width: int, height: int) -> ImageError:
+    """The decompression-bomb refusal, with the declared size."""
+    return ImageError(
+        f"{name}: image is {width}{_TIMES}{height} = {width * height / 1e6:.0f} MP, "
+        f"over the {MAX_PIXELS // 1_000_000} MP limit"
+    )
+
+
+def _declared_size(data: bytes, formats: list[str]) -> tuple[int, int] | None:
+    """Width and height from the header alone (the plugin parses it; no pixels decoded)."""
+    prefix = data[:16]
+    for fmt in formats:
+        factory, accept = Image.OPEN[fmt]
+        if accept is not None:
+            accepted = accept(prefix)
+            if isinstance(accepted, str) or not accepted:
+                continue
+        try:
+            with factory(io.BytesIO(data), "") as img:
+                return img.size
+        except _DECODE_ERRORS:
+            continue
+    return None
+
+
+def _info(img: Image.Image, data: bytes) -> ImageInfo:
+    """Metadata from the header: oriented size, format, capture time, content hash."""
+    exif = img.getexif()
+    width, height = img.size
+    orientation = exif.get(_ORIENTATION)
+    if orientation in _SWAPS_SIDES:
+        width, height = height, width
+    return ImageInfo(
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        width=width,
+        height=height,
+        format=img.format or "",
+        taken_at=_taken_at(exif),
+    )
+
+
+def _taken_at(exif: Image.Exif) -> str | None:
+    """EXIF capture time (DateTimeOriginal, else DateTime) as ISO 8601, or None."""
+    try:
+        candidates = [exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL), exif.get(_DATETIME)]
+    except _DECODE_ERRORS:
+        candidates = [exif.get(_DATETIME)]
+    for value in candidates:
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        if not isinstance(value, str):
+            continue
+        text = value.strip("\x00 ").strip()
+        try:
+            return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short human reason from a decoder exception."""
+    if isinstance(exc, MemoryError):
+        return "out of memory while decoding"
+    text = str(exc).strip()
+    return text or type(exc).__name__

@@ -72,7 +72,8 @@ if [[ ! -d $venv ]]; then
     echo "setup.sh: creating $venv with $("$python" --version 2>&1)"
     "$python" -m venv "$venv"
 fi
-pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
+# -qq: errors only; pip's warnings would bury them in CI logs.
+pip=("$venv/bin/python" -m pip -qq --disable-pip-version-check)
 
 # --- the project and its dependencies ------------------------------------------------------
 # A stamp in the venv records what was installed and from which pyproject.toml, so that a

@@ -1,0 +1,107 @@
+"""The CLIP model as imagefind uses it: images and texts in, unit vectors out."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imagefind.errors import ImageError, ModelError
+from imagefind.models.layout import ModelDir
+from imagefind.models.preprocess import Preprocessor
+from imagefind.models.session import MAX_BATCH, OnnxGraph
+from imagefind.models.tokenizer import ClipTokenizer
+
+ImageInput = Image.Image | bytes | str | Path
+
+
+class ClipModel:
+    """Both encoders of one model directory; sessions load on first use."""
+
+    def __init__(
+        self,
+        model_dir: ModelDir,
+        name: str | None = None,
+        *,
+        threads: int | None = None,
+        providers: list[str] | None = None,
+    ) -> None:
+        self.dir = model_dir
+        self.name = name or str(model_dir.path)
+        self.dim = model_dir.embed_dim
+        self.preprocess = Preprocessor(model_dir.preprocess)
+        self.visual = OnnxGraph(model_dir.visual_onnx, "image", threads=threads, providers=providers)
+        self.textual = OnnxGraph(model_dir.textual_onnx, "text", threads=threads, providers=providers)
+        self._tokenizer: ClipTokenizer | None = None
+
+    @property
+    def image_size(self) -> int:
+        return self.dir.image_size
+
+    @property
+    def tokenizer(self) -> ClipTokenizer:
+        if self._tokenizer is None:
+            self._tokenizer = ClipTokenizer(
+                self.dir.tokenizer_json, self.dir.context_length, self.dir.pad_token
+            )
+        return self._tokenizer
+
+    def fingerprint(self) -> str:
+        return self.dir.fingerprint()
+
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Embeddings for preprocessed pixels float32 [N, 3, S, S]."""
+        s = self.image_size
+        if pixels.ndim != 4 or pixels.shape[1:] != (3, s, s):
+            raise ModelError(f"pixels must have shape [N, 3, {s}, {s}], got {list(pixels.shape)}")
+        return self._checked(self.visual.run(pixels))
+
+    def encode_images(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """Embeddings float32 [N, D] for PIL images, encoded bytes or file paths."""
+        if len(images) == 0:
+            raise ModelError("encode_images: the image list is empty")
+        pixels = np.stack([self.preprocess(_as_pil(img, i)) for i, img in enumerate(images)])
+        return self.encode_pixels(pixels)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings float32 [N, D]; padding is trimmed when the graph allows it (CLIP
+        pools at the end-of-text token, so trailing padding never changes the result)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            raise ModelError("encode_texts: the text list is empty")
+        ids, lengths = self.tokenizer.encode(texts)
+        if not self.textual.dynamic_length:
+            return self._checked(self.textual.run(ids))
+        # Sort by length so each chunk is cut to its own longest real row.
+        order = np.argsort(lengths, kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), MAX_BATCH):
+            rows = order[start : start + MAX_BATCH]
+            out[rows] = self.textual.run(ids[rows, : int(lengths[rows].max())])
+        return self._checked(out)
+
+    def _checked(self, emb: np.ndarray) -> np.ndarray:
+        if emb.shape[1] != self.dim:
+            raise ModelError(
+                f"{self.dir.path}: the graph gives {emb.shape[1]}-d vectors, config.json says {self.dim}"
+            )
+        return emb
+
+
+def _as_pil(item: ImageInput, index: int) -> Image.Image:
+    if isinstance(item, Image.Image):
+        return item
+    name = str(item) if isinstance(item, str | Path) else f"image #{index}"
+    try:
+        data = item if isinstance(item, bytes) else Path(item).read_bytes()
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img
+    except OSError as exc:
+        raise ImageError(f"{name}: not a readable image ({exc})") from exc
+    except Exception as exc:  # PIL raises many types on hostile input
+        raise ImageError(f"{name}: not a readable image ({exc})") from exc

@@ -1,0 +1,51 @@
+"""int8 copies of a model directory with onnxruntime's dynamic quantisation (no torch)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from imagefind.errors import ModelError
+from imagefind.models.layout import FINGERPRINT_FILE, read_model_dir
+
+# Only the matrix products: they hold nearly all the FLOPs of a ViT, while int8 convolutions
+# and embedding lookups cost accuracy for little speed on CPU.
+OPS = ["MatMul", "Gemm"]
+
+
+def quantize_model(src: Path, out: Path) -> Path:
+    """Write an int8 copy of ``src`` to ``out`` (configs and tokenizer copied as they are)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    layout = read_model_dir(src)
+    out = Path(out)
+    if out.resolve() == layout.path.resolve():
+        raise ModelError(f"{out}: the int8 copy must go to another directory than its source")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".int8-", dir=out.parent))
+    try:
+        shutil.copytree(
+            layout.path, staging, dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("*.onnx", "*.onnx_data", "*.data", FINGERPRINT_FILE),
+        )
+        for sub in ("visual", "textual"):
+            try:
+                quantize_dynamic(
+                    layout.path / sub / "model.onnx",
+                    staging / sub / "model.onnx",
+                    weight_type=QuantType.QInt8,
+                    op_types_to_quantize=OPS,
+                )
+            except Exception as exc:  # onnx/onnxruntime raise many types on bad graphs
+                raise ModelError(f"{layout.path / sub / 'model.onnx'}: cannot quantise ({exc})") from exc
+        for leftover in staging.rglob("*-inferred.onnx"):
+            leftover.unlink()
+        read_model_dir(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.chmod(0o755)  # mkdtemp makes it private; a model directory is for everyone
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out

@@ -1,0 +1,129 @@
+"""One ONNX Runtime graph of the format: input checks, provider choice, batching."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from imagefind.errors import ModelError
+
+PREFERRED_PROVIDERS = (
+    "CUDAExecutionProvider",
+    "CoreMLExecutionProvider",
+    "DmlExecutionProvider",
+    "CPUExecutionProvider",
+)
+MAX_BATCH = 64
+
+
+def pick_providers(requested: list[str] | None = None) -> list[str]:
+    """The accelerators onnxruntime offers here, best first, CPU last as the fallback."""
+    available = set(ort.get_available_providers())
+    wanted = requested or [
+        p.strip() for p in os.environ.get("IMAGEFIND_PROVIDERS", "").split(",") if p.strip()
+    ]
+    order = wanted or list(PREFERRED_PROVIDERS)
+    chosen = [p for p in order if p in available]
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def default_threads() -> int:
+    env = os.environ.get("IMAGEFIND_THREADS")
+    if env:
+        try:
+            return max(0, int(env))
+        except ValueError as exc:
+            raise ModelError(f"IMAGEFIND_THREADS={env!r}: not a whole number") from exc
+    return 0  # onnxruntime's default: one thread per physical core
+
+
+class OnnxGraph:
+    """A lazily-created session for one of the two graphs. Creating a session costs
+    seconds for a large model, so a text query never pays for the visual one."""
+
+    def __init__(
+        self,
+        path: Path,
+        input_name: str,
+        *,
+        threads: int | None = None,
+        providers: list[str] | None = None,
+    ) -> None:
+        self.path = path
+        self.input_name = input_name
+        self.threads = default_threads() if threads is None else threads
+        self.providers = providers
+        self._session: ort.InferenceSession | None = None
+        self._lock = threading.Lock()
+        self._fixed_batch = False
+        self._dynamic_length = False
+        self._dtype: type = np.float32
+        self._output = "embedding"
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = self._load()
+        return self._session
+
+    @property
+    def fixed_batch(self) -> bool:
+        """The graph takes a fixed batch (the hub exports: 1), so inputs go one by one."""
+        return self.session is not None and self._fixed_batch
+
+    @property
+    def dynamic_length(self) -> bool:
+        """The text graph accepts any sequence length, so padding can be cut off."""
+        return self.session is not None and self._dynamic_length
+
+    def _load(self) -> ort.InferenceSession:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = self.threads
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(
+                str(self.path), sess_options=opts, providers=pick_providers(self.providers)
+            )
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
+            raise ModelError(f"{self.path}: not a valid ONNX model ({exc})") from exc
+        inputs = session.get_inputs()
+        names = [i.name for i in inputs]
+        if self.input_name not in names:
+            raise ModelError(
+                f"{self.path}: expected an input named {self.input_name!r}, found {names}"
+            )
+        shape = next(i for i in inputs if i.name == self.input_name).shape
+        self._fixed_batch = isinstance(shape[0], int)
+        self._dynamic_length = len(shape) > 1 and not isinstance(shape[1], int)
+        itype = next(i for i in inputs if i.name == self.input_name).type
+        self._dtype = {"tensor(int32)": np.int32, "tensor(int64)": np.int64}.get(itype, np.float32)
+        outputs = [o.name for o in session.get_outputs()]
+        self._output = "embedding" if "embedding" in outputs else outputs[0]
+        return session
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Embeddings [N, D], L2-normalised, in chunks the graph accepts."""
+        session = self.session
+        step = 1 if self.fixed_batch else MAX_BATCH
+        outs = []
+        for start in range(0, len(batch), step):
+            chunk = batch[start : start + step]
+            feed = {self.input_name: np.ascontiguousarray(chunk, dtype=self._dtype)}
+            try:
+                outs.append(session.run([self._output], feed)[0])
+            except Exception as exc:
+                raise ModelError(f"{self.path}: inference failed ({exc})") from exc
+        if not outs:
+            raise ModelError("nothing to encode: the input list is empty")
+        emb = np.concatenate(outs).astype(np.float32, copy=False)
+        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        return emb / np.maximum(norms, 1e-12)

@@ -1,0 +1,254 @@
+"""vectorindex: ids stay aligned through add/remove, exact scores, persistence."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imagefind.errors import LibraryError, NotFoundError
+from imagefind.vectorindex import VectorIndex, for_size
+
+DIM = 16
+
+
+def unit(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def brute(ids: np.ndarray, vecs: np.ndarray, queries: np.ndarray, k: int) -> tuple:
+    scores = queries @ vecs.T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), ids[order]
+
+
+@pytest.fixture
+def stored() -> tuple[np.ndarray, np.ndarray]:
+    ids = np.array([7, 3, 1000, 42, 5, 99, 12345678901, 8], dtype=np.int64)
+    return ids, unit(len(ids), seed=1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 300])
+def test_each_vector_finds_itself(n: int) -> None:
+    ids = np.random.default_rng(n).choice(10**9, size=n, replace=False).astype(np.int64)
+    vecs = unit(n, seed=n)
+    index = VectorIndex.build(ids, vecs)
+    assert len(index) == n and index.dim == DIM
+    scores, found = index.search(vecs, 1)
+    assert found.dtype == np.int64 and scores.dtype == np.float32
+    assert np.array_equal(found[:, 0], ids)
+    assert np.allclose(scores[:, 0], 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_scores_match_numpy(stored: tuple, k: int) -> None:
+    ids, vecs = stored
+    index = VectorIndex.build(ids, vecs)
+    queries = unit(5, seed=2)
+    scores, found = index.search(queries, k)
+    want_scores, want_ids = brute(ids, vecs, queries, k)
+    assert scores.shape == found.shape == (5, k)
+    assert np.allclose(scores, want_scores, atol=1e-5)
+    assert np.array_equal(found, want_ids)
+    # each score is the dot product with the vector stored under the returned id
+    lookup = dict(zip(ids.tolist(), vecs, strict=True))
+    for q, row_ids, row_scores in zip(queries, found, scores, strict=True):
+        for i, s in zip(row_ids, row_scores, strict=True):
+            assert abs(float(q @ lookup[int(i)]) - float(s)) < 1e-5
+
+
+def test_remove_then_search(stored: tuple) -> None:
+    ids, vecs = stored
+    index = VectorIndex.build(ids, vecs)
+    gone = ids[[0, 3, 6]]
+    assert index.remove(np.concatenate([gone, [555]])) == 3
+    assert len(index) == len(ids) - 3
+    for g in gone:
+        assert int(g) not in index
+    _scores, found = index.search(vecs, len(ids))
+    assert found.shape == (len(ids), len(ids) - 3)
+    assert not np.isin(found, gone).any()
+    keep = ~np.isin(ids, gone)
+    _, self_hits = index.search(vecs[keep], 1)
+    assert np.array_equal(self_hits[:, 0], ids[keep])  # alignment survives removal
+    assert sorted(index.ids().tolist()) == sorted(ids[keep].tolist())
+
+
+def test_remove_absent_and_empty(stored: tuple) -> None:
+    index = VectorIndex.build(*stored)
+    assert index.remove([123456]) == 0
+    assert index.remove(np.array([], np.int64)) == 0
+    assert len(index) == len(stored[0])
+
+
+def test_k_larger_than_size(stored: tuple) -> None:
+    ids, vecs = stored
+    scores, found = VectorIndex.build(ids, vecs).search(vecs[:2], 1000)
+    assert scores.shape == found.shape == (2, len(ids))
+    assert (found >= 0).all()
+    assert sorted(found[0].tolist()) == sorted(ids.tolist())
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_non_positive_k(stored: tuple, k: int) -> None:
+    scores, found = VectorIndex.build(*stored).search(unit(2), k)
+    assert scores.shape == found.shape == (2, 0)
+
+
+def test_empty_index() -> None:
+    index = VectorIndex(DIM)
+    assert len(index) == 0
+    assert 1 not in index
+    assert index.ids().shape == (0,)
+    scores, found = index.search(unit(3), 5)
+    assert scores.shape == found.shape == (3, 0)
+    assert scores.dtype == np.float32 and found.dtype == np.int64
+    built = VectorIndex.build(np.empty(0, np.int64), np.empty((0, DIM), np.float32))
+    assert len(built) == 0 and built.dim == DIM
+
+
+def test_single_query_vector(stored: tuple) -> None:
+    ids, vecs = stored
+    _scores, found = VectorIndex.build(ids, vecs).search(vecs[2], 1)
+    assert found.shape == (1, 1) and found[0, 0] == ids[2]
+
+
+def test_readd_replaces(stored: tuple) -> None:
+    ids, vecs = stored
+    index = VectorIndex.build(ids, vecs)
+    new = unit(1, seed=50)
+    index.add([ids[4]], new)
+    assert len(index) == len(ids)
+    assert np.allclose(index.reconstruct(int(ids[4])), new[0])
+    _, found = index.search(new, 1)
+    assert found[0, 0] == ids[4]
+
+
+def test_duplicate_ids_in_one_batch_keep_last() -> None:
+    vecs = unit(3, seed=3)
+    index = VectorIndex.build(np.array([1, 2, 1]), vecs)
+    assert len(index) == 2
+    assert np.allclose(index.reconstruct(1), vecs[2])
+    assert np.allclose(index.reconstruct(2), vecs[1])
+
+
+def test_contains_and_reconstruct(stored: tuple) -> None:
+    ids, vecs = stored
+    index = VectorIndex.build(ids, vecs)
+    assert 42 in index and np.int64(42) in index
+    assert 43 not in index and "42" not in index
+    assert np.allclose(index.reconstruct(12345678901), vecs[6])
+    with pytest.raises(NotFoundError, match="no indexed vector for image id 43"):
+        index.reconstruct(43)
+
+
+@pytest.mark.parametrize(
+    ("ids", "vectors"),
+    [
+        (np.arange(3), unit(3, DIM + 1)),
+        (np.arange(2), unit(3)),
+        (np.array([-1, 2, 3]), unit(3)),
+    ],
+    ids=["wrong dim", "count mismatch", "negative id"],
+)
+def test_bad_adds(ids: np.ndarray, vectors: np.ndarray) -> None:
+    index = VectorIndex(DIM)
+    with pytest.raises(ValueError):
+        index.add(ids, vectors)
+    assert len(index) == 0
+
+
+def test_bad_query_dim(stored: tuple) -> None:
+    with pytest.raises(ValueError, match=r"queries must have shape \[N, 16\]"):
+        VectorIndex.build(*stored).search(unit(1, 8), 3)
+
+
+def test_accepts_float64_and_non_contiguous(stored: tuple) -> None:
+    ids, vecs = stored
+    index = VectorIndex(DIM)
+    index.add(ids[::2], vecs.astype(np.float64)[::2])
+    _, found = index.search(np.asfortranarray(vecs[::2]), 1)
+    assert np.array_equal(found[:, 0], ids[::2])
+
+
+def test_save_load_round_trip(tmp_path: Path, stored: tuple) -> None:
+    ids, vecs = stored
+    index = VectorIndex.build(ids, vecs)
+    index.remove([ids[1]])
+    path = tmp_path / "cache" / "index.faiss"
+    index.save(path)
+    loaded = VectorIndex.load(path)
+    assert len(loaded) == len(index) and loaded.dim == DIM
+    assert np.array_equal(loaded.ids(), index.ids())
+    queries = unit(4, seed=9)
+    for a, b in zip(loaded.search(queries, 5), index.search(queries, 5), strict=True):
+        assert np.array_equal(a, b)
+    loaded.add([ids[1]], vecs[1:2])  # still a working, mutable index
+    assert ids[1] in loaded
+    assert [p.name for p in path.parent.iterdir()] == ["index.faiss"]  # no temp left
+
+
+@pytest.mark.parametrize("content", [b"", b"not a faiss index at all"], ids=["empty", "junk"])
+def test_load_bad_file(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "index.faiss"
+    path.write_bytes(content)
+    with pytest.raises(LibraryError, match="cannot read vector index") as err:
+        VectorIndex.load(path)
+    assert str(err.value).startswith(str(path))
+    assert "\n" not in str(err.value)
+
+
+def test_load_missing(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError, match="cannot read vector index"):
+        VectorIndex.load(tmp_path / "nope.faiss")
+
+
+def test_load_other_index_kind(tmp_path: Path) -> None:
+    import faiss
+
+    path = tmp_path / "flat.faiss"
+    faiss.write_index(faiss.IndexFlatIP(DIM), str(path))
+    with pytest.raises(LibraryError, match="not an imagefind vector index"):
+        VectorIndex.load(path)
+
+
+def test_for_size() -> None:
+    index = for_size(1_000_000, 512)
+    assert isinstance(index, VectorIndex) and index.dim == 512 and len(index) == 0
+
+
+def test_invalid_dim() -> None:
+    with pytest.raises(ValueError):
+        VectorIndex(0)
+
+
+def test_threads_search_while_adding() -> None:
+    index = VectorIndex.build(np.arange(100), unit(100, seed=4))
+    errors: list[BaseException] = []
+
+    def searcher() -> None:
+        try:
+            for _ in range(50):
+                _scores, found = index.search(unit(2, seed=5), 10)
+                assert (found >= 0).all()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def writer() -> None:
+        try:
+            for i in range(50):
+                index.add([1000 + i], unit(1, seed=i))
+                index.remove([i])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (searcher, searcher, writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(index) == 100

@@ -231,24 +231,20 @@ class Catalog:
             meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'model_%'"))
         if "model_name" not in meta:
             return None
-        return ModelIdentity(
-            name=meta["model_name"],
-            dim=int(meta["model_dim"]),
-            fingerprint=meta["model_fingerprint"],
-        )
+        return ModelIdentity(meta["model_name"], int(meta["model_dim"]), meta["model_fingerprint"])
 
     def bind_model(self, identity: ModelIdentity) -> None:
         """Record which model the vectors come from (first index, or before a re-embed)."""
         if identity.dim <= 0:
             raise ValueError(f"model dimension must be positive, got {identity.dim}")
         with self.transaction() as conn:
+            rows = {
+                "name": identity.name,
+                "dim": str(identity.dim),
+                "fingerprint": identity.fingerprint,
+            }
             conn.executemany(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                [
-                    ("model_name", identity.name),
-                    ("model_dim", str(identity.dim)),
-                    ("model_fingerprint", identity.fingerprint),
-                ],
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('model_' || ?, ?)", rows.items()
             )
             self._bump(conn)
 

@@ -32,7 +32,7 @@ def tiny_model(tiny_model_dir: Path) -> ClipModel:
 
 
 @pytest.fixture(scope="session")
-def reference(tiny_checkpoint: Path):  # noqa: ANN201 - transformers objects
+def reference(tiny_checkpoint: Path):
     """The same weights in transformers: the ground truth our ONNX path must equal."""
     from transformers import CLIPModel, CLIPTokenizer
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import io
 import json
 import zipfile
 from functools import lru_cache
@@ -22,17 +21,31 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 SIZES = {
     # A few small layers: seconds to build and export, milliseconds to run.
-    "tiny": dict(text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=2),
-                 vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=2, patch_size=32),
-                 projection_dim=32),
+    "tiny": dict(
+        text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
+        vision=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            patch_size=32,
+        ),
+        projection_dim=32,
+    ),
     # OpenAI ViT-B/32's shapes: same FLOPs as the real model, for benchmarks.
-    "b32": dict(text=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
-                          num_attention_heads=8),
-                vision=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                            num_attention_heads=12, patch_size=32),
-                projection_dim=512),
+    "b32": dict(
+        text=dict(
+            hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8
+        ),
+        vision=dict(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            patch_size=32,
+        ),
+        projection_dim=512,
+    ),
 }
 
 
@@ -44,7 +57,9 @@ def bpe_merges_gz() -> bytes:
             return zf.read(BPE_NAME)
     spec = importlib.util.find_spec("open_clip")  # finds the package without running it
     if spec and spec.submodule_search_locations:
-        return (Path(next(iter(spec.submodule_search_locations))) / Path(BPE_NAME).name).read_bytes()
+        return (
+            Path(next(iter(spec.submodule_search_locations))) / Path(BPE_NAME).name
+        ).read_bytes()
     raise FileNotFoundError(
         "CLIP's BPE file was not found: run scripts/setup.sh --dev (it fetches the "
         "open_clip_torch wheel into .cache/wheels)"
@@ -52,8 +67,10 @@ def bpe_merges_gz() -> bytes:
 
 
 def _bytes_to_unicode() -> dict[int, str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
     )
     cs = bs[:]
     n = 0
@@ -68,7 +85,7 @@ def _bytes_to_unicode() -> dict[int, str]:
 @lru_cache(maxsize=1)
 def vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
     """OpenAI CLIP's vocabulary (49408 tokens) and merges, built as open_clip builds them."""
-    text = gzip.open(io.BytesIO(bpe_merges_gz())).read().decode("utf-8")
+    text = gzip.decompress(bpe_merges_gz()).decode("utf-8")
     merges = [tuple(line.split()) for line in text.split("\n")[1 : 49152 - 256 - 2 + 1]]
     base = list(_bytes_to_unicode().values())
     vocab = base + [v + "</w>" for v in base] + ["".join(m) for m in merges]
@@ -83,8 +100,14 @@ def random_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
 
     spec = SIZES[size]
     config = CLIPConfig(
-        text_config=dict(vocab_size=49408, max_position_embeddings=77, bos_token_id=49406,
-                         eos_token_id=49407, pad_token_id=49407, **spec["text"]),
+        text_config=dict(
+            vocab_size=49408,
+            max_position_embeddings=77,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+            **spec["text"],
+        ),
         vision_config=dict(image_size=224, **spec["vision"]),
         projection_dim=spec["projection_dim"],
     )
@@ -94,11 +117,22 @@ def random_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
     model.save_pretrained(out)
     vocab, merges = vocabulary()
     CLIPTokenizer(vocab=dict(vocab), merges=list(merges)).save_pretrained(out)
-    (out / "preprocessor_config.json").write_text(json.dumps({
-        "image_processor_type": "CLIPImageProcessor",
-        "do_resize": True, "size": {"shortest_edge": 224}, "resample": 3,
-        "do_center_crop": True, "crop_size": {"height": 224, "width": 224},
-        "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
-        "image_mean": CLIP_MEAN, "image_std": CLIP_STD, "do_convert_rgb": True,
-    }))
+    (out / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "image_processor_type": "CLIPImageProcessor",
+                "do_resize": True,
+                "size": {"shortest_edge": 224},
+                "resample": 3,
+                "do_center_crop": True,
+                "crop_size": {"height": 224, "width": 224},
+                "do_rescale": True,
+                "rescale_factor": 1 / 255,
+                "do_normalize": True,
+                "image_mean": CLIP_MEAN,
+                "image_std": CLIP_STD,
+                "do_convert_rgb": True,
+            }
+        )
+    )
     return out

@@ -13,8 +13,18 @@ from imagefind.models.export import export_clip
 from imagefind.models.quantize import quantize_model
 from tests.synth import natural_image
 
-SIZES = [(640, 480), (480, 640), (224, 224), (1000, 250), (97, 313), (1600, 1200), (300, 300),
-         (800, 600), (1200, 900), (333, 777)]
+SIZES = [
+    (640, 480),
+    (480, 640),
+    (224, 224),
+    (1000, 250),
+    (97, 313),
+    (1600, 1200),
+    (300, 300),
+    (800, 600),
+    (1200, 900),
+    (333, 777),
+]
 TEXTS = [
     "a dog",
     "",
@@ -34,7 +44,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)
 
 
-def _ref_images(reference, images) -> np.ndarray:  # noqa: ANN001
+def _ref_images(reference, images) -> np.ndarray:
     model, _, processor = reference
     pixels = processor(images=images, return_tensors="pt")["pixel_values"]
     with torch.no_grad():
@@ -43,10 +53,11 @@ def _ref_images(reference, images) -> np.ndarray:  # noqa: ANN001
     return feats.numpy()
 
 
-def _ref_texts(reference, texts) -> np.ndarray:  # noqa: ANN001
+def _ref_texts(reference, texts) -> np.ndarray:
     model, tokenizer, _ = reference
-    ids = tokenizer(texts, padding="max_length", max_length=77, truncation=True,
-                    return_tensors="pt")["input_ids"]
+    ids = tokenizer(
+        texts, padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+    )["input_ids"]
     with torch.no_grad():
         feats = model.get_text_features(input_ids=ids)
     feats = feats if torch.is_tensor(feats) else feats.pooler_output
@@ -79,8 +90,9 @@ def test_trimmed_text_batch_equals_one_by_one(tiny_model: ClipModel) -> None:
     assert np.abs(batch - single).max() < 1e-5
 
 
-def test_int8_copy_stays_close(tiny_model_dir: Path, tiny_model: ClipModel, images,
-                               tmp_path: Path) -> None:
+def test_int8_copy_stays_close(
+    tiny_model_dir: Path, tiny_model: ClipModel, images, tmp_path: Path
+) -> None:
     int8 = load_model(str(quantize_model(tiny_model_dir, tmp_path / "int8")))
     assert _cos(int8.encode_images(images), tiny_model.encode_images(images)).min() >= 0.99
     assert _cos(int8.encode_texts(TEXTS), tiny_model.encode_texts(TEXTS)).min() >= 0.99
@@ -89,8 +101,9 @@ def test_int8_copy_stays_close(tiny_model_dir: Path, tiny_model: ClipModel, imag
     ).stat().st_size
 
 
-def test_fixed_batch_export_equals_dynamic(tiny_checkpoint: Path, tiny_model: ClipModel, images,
-                                           tmp_path: Path) -> None:
+def test_fixed_batch_export_equals_dynamic(
+    tiny_checkpoint: Path, tiny_model: ClipModel, images, tmp_path: Path
+) -> None:
     fixed = load_model(str(export_clip(tiny_checkpoint, tmp_path / "fixed", fixed_batch=True)))
     out = fixed.encode_images(images)  # the graph takes one image at a time
     assert fixed.visual.fixed_batch and fixed.textual.fixed_batch

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from imagefind.errors import ImageError, ModelError
+from imagefind.errors import ModelError
+from imagefind.images import decode, read_file
 from imagefind.models.layout import ModelDir
 from imagefind.models.preprocess import Preprocessor
 from imagefind.models.session import MAX_BATCH, OnnxGraph
@@ -33,8 +33,12 @@ class ClipModel:
         self.name = name or str(model_dir.path)
         self.dim = model_dir.embed_dim
         self.preprocess = Preprocessor(model_dir.preprocess)
-        self.visual = OnnxGraph(model_dir.visual_onnx, "image", threads=threads, providers=providers)
-        self.textual = OnnxGraph(model_dir.textual_onnx, "text", threads=threads, providers=providers)
+        self.visual = OnnxGraph(
+            model_dir.visual_onnx, "image", threads=threads, providers=providers
+        )
+        self.textual = OnnxGraph(
+            model_dir.textual_onnx, "text", threads=threads, providers=providers
+        )
         self._tokenizer: ClipTokenizer | None = None
 
     @property
@@ -87,21 +91,18 @@ class ClipModel:
     def _checked(self, emb: np.ndarray) -> np.ndarray:
         if emb.shape[1] != self.dim:
             raise ModelError(
-                f"{self.dir.path}: the graph gives {emb.shape[1]}-d vectors, config.json says {self.dim}"
+                f"{self.dir.path}: the graph gives {emb.shape[1]}-d vectors, "
+                f"config.json says {self.dim}"
             )
         return emb
 
 
 def _as_pil(item: ImageInput, index: int) -> Image.Image:
+    """Bytes and files go through the same checked decoder as indexing (content sniffing,
+    EXIF orientation, size guard), so a query image is seen exactly as an indexed one."""
     if isinstance(item, Image.Image):
         return item
-    name = str(item) if isinstance(item, str | Path) else f"image #{index}"
-    try:
-        data = item if isinstance(item, bytes) else Path(item).read_bytes()
-        img = Image.open(io.BytesIO(data))
-        img.load()
-        return img
-    except OSError as exc:
-        raise ImageError(f"{name}: not a readable image ({exc})") from exc
-    except Exception as exc:  # PIL raises many types on hostile input
-        raise ImageError(f"{name}: not a readable image ({exc})") from exc
+    if isinstance(item, bytes):
+        return decode(item, f"image #{index}").image
+    path = Path(item)
+    return decode(read_file(path), str(path)).image

@@ -124,7 +124,8 @@ def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> 
         tokenizer = AutoTokenizer.from_pretrained(str(source), use_fast=True)
         local = Path(str(source)).expanduser()
         processor_path = (
-            local / "preprocessor_config.json" if local.is_dir()
+            local / "preprocessor_config.json"
+            if local.is_dir()
             else Path(hf_hub_download(str(source), "preprocessor_config.json"))
         )
         processor = json.loads(processor_path.read_text())
@@ -137,20 +138,30 @@ def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> 
     size = int(vcfg.image_size)
     context = int(tcfg.max_position_embeddings)
     out = Path(out)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None))
+    staging = Path(
+        tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None)
+    )
     try:
         visual, textual = _wrappers(torch, model)
         batch = 1 if fixed_batch else 2
         Dim = torch.export.Dim
         _export_graph(
-            torch, visual, torch.zeros(batch, 3, size, size), staging / "visual" / "model.onnx",
-            "image", {} if fixed_batch else {0: Dim("batch")},
+            torch,
+            visual,
+            torch.zeros(batch, 3, size, size),
+            staging / "visual" / "model.onnx",
+            "image",
+            {} if fixed_batch else {0: Dim("batch")},
         )
         ids = torch.full((batch, context), int(tokenizer.pad_token_id or 0), dtype=torch.int32)
         ids[:, 0] = int(tokenizer.bos_token_id or 0)
         ids[:, 1] = int(tokenizer.eos_token_id or 0)
         _export_graph(
-            torch, textual, ids, staging / "textual" / "model.onnx", "text",
+            torch,
+            textual,
+            ids,
+            staging / "textual" / "model.onnx",
+            "text",
             {} if fixed_batch else {0: Dim("batch"), 1: Dim("seq", min=2, max=context)},
         )
         _write_configs(staging, model, tokenizer, processor, size, context)

@@ -56,8 +56,10 @@ def model_name(name: str | None = None) -> str:
 def resolve(name: str | None = None) -> ModelRef:
     name = model_name(name)
     local = Path(name).expanduser()
-    if local.exists() or name.startswith((".", "/", "~")) or os.sep in name.rstrip(os.sep) and (
-        name.count("/") != 1
+    if (
+        local.exists()
+        or name.startswith((".", "/", "~"))
+        or (os.sep in name.rstrip(os.sep) and (name.count("/") != 1))
     ):
         return ModelRef(name=name, path=local, repo_id=None)
     repo_id = name if "/" in name else f"{HUB_ORG}/{name}"

@@ -6,6 +6,7 @@ a model through here and a broken directory fails the same clear way wherever it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -62,10 +63,14 @@ class ModelDir:
         and mtime: a library must know whether its vectors came from these exact weights,
         and hashing hundreds of MB on every open would cost a cold query its budget."""
         files = sorted(
-            p for sub in ("visual", "textual") for p in (self.path / sub).iterdir()
+            p
+            for sub in ("visual", "textual")
+            for p in (self.path / sub).iterdir()
             if p.is_file() and (p.suffix in (".onnx", ".onnx_data", ".data") or "onnx" in p.name)
         )
-        stamp = [[str(p.relative_to(self.path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+        stamp = [
+            [str(p.relative_to(self.path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files
+        ]
         cache = self.path / FINGERPRINT_FILE
         try:
             cached = json.loads(cache.read_text())
@@ -80,10 +85,9 @@ class ModelDir:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(block)
         value = digest.hexdigest()
-        try:
+        # A read-only model directory is fine: we hash again next time.
+        with contextlib.suppress(OSError):
             cache.write_text(json.dumps({"files": stamp, "sha256": value}))
-        except OSError:
-            pass  # a read-only model directory is fine: we hash again next time.
         return value
 
 
@@ -127,7 +131,9 @@ def read_model_dir(path: Path) -> ModelDir:
         size = pre.get("size", config.get("vision_cfg", {}).get("image_size"))
         size = int(size[0] if isinstance(size, list) else size)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{path}: config.json or preprocess_cfg.json lacks a field ({exc})") from exc
+        raise ModelError(
+            f"{path}: config.json or preprocess_cfg.json lacks a field ({exc})"
+        ) from exc
     interpolation = str(pre.get("interpolation", "bicubic"))
     resize_mode = str(pre.get("resize_mode", "shortest"))
     if interpolation not in ("bicubic", "bilinear", "nearest", "lanczos"):

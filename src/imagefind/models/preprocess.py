@@ -33,7 +33,7 @@ class Preprocessor:
         self._offset = (-np.asarray(config.mean, dtype=np.float32) / std).astype(np.float32)
 
     def resize(self, image: Image.Image) -> Image.Image:
-        """The RGB, resized and cropped S×S image."""
+        """The RGB, resized and cropped SxS image."""
         image = to_rgb(image)
         s = self.size
         if self.config.resize_mode == "squash":
@@ -57,6 +57,8 @@ class Preprocessor:
         return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
     def batch(self, images: list[Image.Image]) -> np.ndarray:
-        return np.stack([self(img) for img in images]) if images else np.zeros(
-            (0, 3, self.size, self.size), dtype=np.float32
+        return (
+            np.stack([self(img) for img in images])
+            if images
+            else np.zeros((0, 3, self.size, self.size), dtype=np.float32)
         )

@@ -26,7 +26,9 @@ def quantize_model(src: Path, out: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".int8-", dir=out.parent))
     try:
         shutil.copytree(
-            layout.path, staging, dirs_exist_ok=True,
+            layout.path,
+            staging,
+            dirs_exist_ok=True,
             ignore=shutil.ignore_patterns("*.onnx", "*.onnx_data", "*.data", FINGERPRINT_FILE),
         )
         for sub in ("visual", "textual"):
@@ -38,7 +40,9 @@ def quantize_model(src: Path, out: Path) -> Path:
                     op_types_to_quantize=OPS,
                 )
             except Exception as exc:  # onnx/onnxruntime raise many types on bad graphs
-                raise ModelError(f"{layout.path / sub / 'model.onnx'}: cannot quantise ({exc})") from exc
+                raise ModelError(
+                    f"{layout.path / sub / 'model.onnx'}: cannot quantise ({exc})"
+                ) from exc
         for leftover in staging.rglob("*-inferred.onnx"):
             leftover.unlink()
         read_model_dir(staging)

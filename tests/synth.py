@@ -33,14 +33,19 @@ def natural_image(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(arr + noise, 0, 255).astype("uint8"), "RGB")
 
 
-def shape_image(colour: tuple[int, int, int], shape: str, size: int = 96, seed: int = 0) -> Image.Image:
+def shape_image(
+    colour: tuple[int, int, int], shape: str, size: int = 96, seed: int = 0
+) -> Image.Image:
     """A single coloured shape on a light background (distinct, recognisable test content)."""
     rng = np.random.default_rng(seed)
     bg = tuple(int(c) for c in rng.integers(200, 256, size=3))
     img = Image.new("RGB", (size, size), bg)
     draw = ImageDraw.Draw(img)
     r = size * rng.uniform(0.25, 0.4)
-    cx, cy = size / 2 + rng.uniform(-size / 8, size / 8), size / 2 + rng.uniform(-size / 8, size / 8)
+    cx, cy = (
+        size / 2 + rng.uniform(-size / 8, size / 8),
+        size / 2 + rng.uniform(-size / 8, size / 8),
+    )
     if shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
     elif shape == "square":

@@ -56,12 +56,10 @@ def model_name(name: str | None = None) -> str:
 def resolve(name: str | None = None) -> ModelRef:
     name = model_name(name)
     local = Path(name).expanduser()
-    if (
-        local.exists()
-        or name.startswith((".", "/", "~"))
-        or (os.sep in name.rstrip(os.sep) and (name.count("/") != 1))
-    ):
-        return ModelRef(name=name, path=local, repo_id=None)
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+    if local.exists() or looks_like_path:
+        # Libraries record their model by name: a local one by its absolute path.
+        return ModelRef(name=str(local.resolve()), path=local.resolve(), repo_id=None)
     repo_id = name if "/" in name else f"{HUB_ORG}/{name}"
     return ModelRef(name=name, path=cache_dir() / repo_id.replace("/", "__"), repo_id=repo_id)
 

@@ -1,0 +1,448 @@
+"""``imagefind.Library``: the product. The CLI and the web app are thin faces over it."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from platformdirs import user_data_dir
+
+from imagefind.catalog import Catalog, ImageRecord, ModelIdentity
+from imagefind.duplicates import find_duplicates
+from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
+from imagefind.models import ClipModel, load_model
+from imagefind.pipeline import Item, Outcome, Pipeline
+from imagefind.query import QueryPart, combine, parse_query
+from imagefind.scanner import FoundFile, Problem, walk
+from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Skipped, Stats
+from imagefind.storage import FileStore
+from imagefind.vectorindex import VectorIndex, for_size
+
+CATALOG_NAME = "catalog.sqlite3"
+TEXT_CACHE_SIZE = 512
+MAX_K = 10_000
+
+
+def default_library_path() -> Path:
+    env = os.environ.get("IMAGEFIND_HOME")
+    return Path(env).expanduser() if env else Path(user_data_dir("imagefind"))
+
+
+class Library:
+    """One library directory: catalog, thumbnails, uploads, bound to one model."""
+
+    def __init__(self, path: Path, catalog: Catalog, model: str | ClipModel | None) -> None:
+        self.path = path
+        self.catalog = catalog
+        self.store = FileStore(path)
+        self._model_arg = model
+        self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
+        self._index: VectorIndex | None = None
+        self._index_generation = -1
+        self._lock = threading.RLock()
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, *, model: str | ClipModel | None = None) -> Library:
+        """Open (or create) a library. ``model`` defaults to the one the library is bound to."""
+        root = Path(path).expanduser() if path is not None else default_library_path()
+        if root.exists() and not root.is_dir():
+            raise LibraryError(f"{root}: not a folder (a library is a folder)")
+        root.mkdir(parents=True, exist_ok=True)
+        lib = cls(root.resolve(), Catalog.open(root / CATALOG_NAME), model)
+        bound = lib.catalog.model()
+        if bound is not None and isinstance(model, str) and model != bound.name:
+            lib._check_model(load_model(model))
+        return lib
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the model --------------------------------------------------------------------------
+
+    @property
+    def model(self) -> ClipModel:
+        """Loaded on first use: stats, listing and deletes never need it."""
+        with self._lock:
+            if self._model is None:
+                bound = self.catalog.model()
+                name = self._model_arg if isinstance(self._model_arg, str) else None
+                model = load_model(name or (bound.name if bound else None))
+                self._check_model(model)
+                self._model = model
+            return self._model
+
+    def _identity(self, model: ClipModel) -> ModelIdentity:
+        return ModelIdentity(name=model.name, dim=model.dim, fingerprint=model.fingerprint())
+
+    def _check_model(self, model: ClipModel) -> None:
+        bound = self.catalog.model()
+        if bound is None:
+            self.catalog.bind_model(self._identity(model))
+            return
+        if bound.dim != model.dim or bound.fingerprint != model.fingerprint():
+            raise ModelMismatchError(
+                f"library {self.path} was built with model {bound.name!r} ({bound.dim}-d); "
+                f"{model.name!r} is a different model. Leave out --model to use the library's "
+                f"own, or re-embed every image with 'imagefind reindex --model {model.name}'"
+            )
+
+    def reindex(self, model: str | ClipModel, *, batch_size: int = 16,
+                progress: Callable[[int], None] | None = None) -> int:
+        """Re-embed every image with another model, in place (ids, paths, uploads kept)."""
+        new = load_model(model) if isinstance(model, str) else model
+        ids, _ = self.catalog.vectors()
+        self.catalog.bind_model(self._identity(new))
+        self._model, self._model_arg = new, new
+        done = 0
+        for start in range(0, len(ids), batch_size):
+            chunk = [int(i) for i in ids[start : start + batch_size]]
+            recs = self.catalog.get_many(chunk)
+            pixels, keep = [], []
+            for image_id in chunk:
+                try:
+                    pixels.append(new.preprocess(self._open_original(recs[image_id])))
+                    keep.append(image_id)
+                except ImagefindError:
+                    continue  # the original is gone: the next `index` run prunes it
+            if keep:
+                self.catalog.replace_vectors(keep, new.encode_pixels(np.stack(pixels)))
+            done += len(keep)
+            if progress:
+                progress(len(chunk))
+        self._index = None
+        return done
+
+    # -- the vector index -------------------------------------------------------------------
+
+    @property
+    def vector_index(self) -> VectorIndex:
+        """Built from the catalog on first use, rebuilt when another process changed it."""
+        with self._lock:
+            generation = self.catalog.generation()
+            if self._index is None or generation != self._index_generation:
+                ids, vectors = self.catalog.vectors()
+                bound = self.catalog.model()
+                dim = bound.dim if bound else (vectors.shape[1] if len(vectors) else 1)
+                index = for_size(len(ids), dim)
+                if len(ids):
+                    index.add(ids, vectors)
+                self._index, self._index_generation = index, generation
+            return self._index
+
+    def refresh(self) -> bool:
+        """Pick up changes another process made; True when there were some."""
+        changed = self.catalog.generation() != self._index_generation
+        if changed:
+            _ = self.vector_index
+        return changed
+
+    def _on_commit(self, ids: list[int], vectors: np.ndarray, removed: list[int]) -> None:
+        with self._lock:
+            if self._index is None:
+                return
+            if removed:
+                self._index.remove(np.asarray(removed, dtype=np.int64))
+            if ids:
+                self._index.add(np.asarray(ids, dtype=np.int64), vectors)
+            # Our own write bumped the generation once; anything more came from elsewhere.
+            if self.catalog.generation() == self._index_generation + 1:
+                self._index_generation += 1
+            else:
+                self._index = None
+
+    # -- adding and removing ----------------------------------------------------------------
+
+    def _pipeline(self, batch_size: int, workers: int | None,
+                  progress: Callable[[int], None] | None) -> Pipeline:
+        model = self.model
+        return Pipeline(
+            self.catalog, self.store, model.encode_pixels, model.preprocess,
+            2 * model.image_size, self._on_commit,
+            batch_size=batch_size, workers=workers, progress=progress,
+        )
+
+    def index(self, paths: Sequence[str | Path], *, batch_size: int = 16,
+                    workers: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> IndexSummary:
+        """Index folders (recursively) or files. Incremental: unchanged files are skipped,
+        moved ones re-linked by content, changed ones re-encoded, vanished ones pruned."""
+        started = time.monotonic()
+        summary = IndexSummary()
+        candidates: list[Item] = []
+        gone: dict[str, list[ImageRecord]] = {}
+        for raw in paths:
+            root = Path(os.path.abspath(Path(raw).expanduser()))
+            existing = self.catalog.paths_under(str(root))
+            seen: set[str] = set()
+            for found in walk(root, exclude=self.path):
+                seen.add(found.path)
+                if isinstance(found, Problem):
+                    summary.skipped.append(Skipped(path=found.path, reason=found.reason))
+                    continue
+                rec = existing.get(found.path)
+                if rec is not None and rec.size == found.size and rec.mtime == found.mtime:
+                    summary.unchanged += 1
+                else:
+                    candidates.append(Item(name=found.path, found=found))
+            for p, rec in existing.items():
+                if p not in seen and not os.path.lexists(p):
+                    gone.setdefault(rec.sha256, []).append(rec)
+
+        def relink(item: Item, out: Outcome) -> bool:
+            assert item.found is not None and item.known is not None
+            current = self.catalog.by_path(item.found.path)
+            if current is None and gone.get(item.sha256):
+                moved = gone[item.sha256].pop()
+                self.catalog.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
+                out.renamed.append(moved.id)
+                return True
+            if current is not None and current.sha256 == item.sha256:  # touched, not changed
+                self.catalog.relink(current.id, item.found.path, item.found.size, item.found.mtime)
+                out.updated.append(current.id)
+                return True
+            return False  # a copy of known content: a new row with the known vector
+
+        total = len(candidates)
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, total)
+
+        if progress:
+            progress(0, total)
+        out = Outcome()
+        if candidates:
+            out = self._pipeline(batch_size, workers, step).run(candidates, relink)
+        self._refresh_after_relinks()
+        removed = [rec for recs in gone.values() for rec in recs]
+        if removed:
+            self._remove_records([r.id for r in removed])
+        summary.added = len(out.added) + len(out.copies)
+        summary.copies = len(out.copies)
+        summary.updated = len(out.updated)
+        summary.renamed = len(out.renamed)
+        summary.removed = len(removed)
+        summary.encoded = out.encoded
+        summary.skipped += [Skipped(path=p.path, reason=p.reason) for p in out.skipped]
+        summary.seconds = round(time.monotonic() - started, 3)
+        return summary
+
+    def _refresh_after_relinks(self) -> None:
+        # Relinks change paths, not vectors: the index stays valid, only its generation moves.
+        with self._lock:
+            if self._index is not None:
+                self._index_generation = self.catalog.generation()
+
+    def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
+        """Add one image: bytes are stored as an upload (content-addressed, deduplicated)."""
+        return self.add_many([(name or str(data), data)])[0]
+
+    def add_many(self, uploads: Sequence[tuple[str, bytes | str | Path]]) -> list[AddResult]:
+        """Store uploads; raises for the first bad one only after the good ones are in."""
+        results, errors = self.add_each(uploads)
+        if errors:
+            raise errors[0]
+        return results
+
+    def add_each(
+        self, uploads: Sequence[tuple[str, bytes | str | Path]]
+    ) -> tuple[list[AddResult], list[ImagefindError]]:
+        """Store uploads, one result or one error each (a web upload of many files)."""
+        items, errors, duplicates = [], [], {}
+        for name, data in uploads:
+            if isinstance(data, str | Path):
+                found = next(walk(Path(data)))
+                if isinstance(found, Problem):
+                    errors.append(ImagefindError(f"{found.path}: {found.reason}"))
+                    continue
+                items.append(Item(name=name, found=found))
+            else:
+                items.append(Item(name=name, data=data))
+
+        def relink(item: Item, out: Outcome) -> bool:
+            assert item.known is not None
+            if item.found is None:  # the same bytes are already here
+                duplicates[item.name] = item.known.id
+                return True
+            current = self.catalog.by_path(item.found.path)
+            if current is not None:
+                duplicates[item.name] = current.id
+                return True
+            return False
+
+        out = self._pipeline(16, None, None).run(items, relink)
+        for problem in out.skipped:
+            errors.append(_image_error(problem))
+        results = []
+        for item in items:
+            image_id = out.results.get(item.name, duplicates.get(item.name))
+            if image_id is not None:
+                rec = self.catalog.get(image_id)
+                results.append(AddResult(name=item.name, id=image_id,
+                                         duplicate=item.name in duplicates, image=ImageOut.of(rec)))
+        return results, errors
+
+    def remove(self, targets: Sequence[int | str | Path]) -> list[ImageRecord]:
+        """Remove images by id or by path (a folder removes everything under it)."""
+        ids: list[int] = []
+        for target in targets:
+            if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+                ids.append(self.catalog.get(int(target)).id)
+                continue
+            path = os.path.abspath(Path(target).expanduser())
+            recs = self.catalog.paths_under(path)
+            if not recs:
+                raise NotFoundError(f"{target}: not in the library")
+            ids += [r.id for r in recs.values()]
+        return self._remove_records(ids)
+
+    def _remove_records(self, ids: list[int]) -> list[ImageRecord]:
+        removed = self.catalog.remove(ids)
+        self._on_commit([], np.zeros((0, 1), dtype=np.float32), [r.id for r in removed])
+        self.store.discard({r.sha256 for r in removed if not self.catalog.by_sha256(r.sha256)})
+        return removed
+
+    def collect_garbage(self) -> int:
+        """Delete thumbnails and uploads that no row refers to (after a crash)."""
+        live = {rec.sha256 for rec in self.catalog.page(0, self.catalog.count() or 1)}
+        return self.store.collect_garbage(live)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get(self, image_id: int) -> ImageRecord:
+        return self.catalog.get(image_id)
+
+    def images(self, offset: int = 0, limit: int = 50) -> list[ImageRecord]:
+        return self.catalog.page(offset, limit)
+
+    def count(self) -> int:
+        return self.catalog.count()
+
+    def original_path(self, image_id: int) -> Path:
+        """The file of an image: its indexed path, or its stored upload."""
+        rec = self.catalog.get(image_id)
+        if rec.path is not None:
+            return Path(rec.path)
+        found = self.store.find_upload(rec.sha256)
+        if found is None:
+            raise NotFoundError(f"image {image_id}: its uploaded file is missing")
+        return found
+
+    def thumbnail_path(self, image_id: int) -> Path:
+        return self.store.thumb_path(self.catalog.get(image_id).sha256)
+
+    def _open_original(self, rec: ImageRecord) -> Image.Image:
+        from imagefind.images import decode, read_file
+
+        path = self.original_path(rec.id)
+        return decode(read_file(path), str(path), min_side=2 * self.model.image_size).image
+
+    def stats(self) -> Stats:
+        bound = self.catalog.model()
+        catalog_bytes = self.catalog.size_on_disk()
+        return Stats(
+            library=str(self.path), count=self.catalog.count(),
+            model=bound.name if bound else None, dim=bound.dim if bound else None,
+            fingerprint=bound.fingerprint if bound else None,
+            size_bytes=catalog_bytes + self.store.size_bytes(), catalog_bytes=catalog_bytes,
+            generation=self.catalog.generation(),
+        )
+
+    # -- searching --------------------------------------------------------------------------
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """A text's embedding, from an LRU cache: users repeat and refine queries."""
+        with self._lock:
+            cached = self._text_cache.get(text)
+            if cached is not None:
+                self._text_cache.move_to_end(text)
+                return cached
+        vector = self.model.encode_texts([text])[0]
+        with self._lock:
+            self._text_cache[text] = vector
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        return vector
+
+    def _part_vector(self, part: QueryPart, exclude: set[int]) -> np.ndarray:
+        if part.kind == "text":
+            return self.text_vector(str(part.value))
+        if part.kind == "id":
+            image_id = int(part.value)
+            self.catalog.get(image_id)  # NotFoundError with a clear message
+            exclude.add(image_id)
+            return self.vector_index.reconstruct(image_id)
+        path = os.path.abspath(Path(str(part.value)).expanduser())
+        rec = self.catalog.by_path(path)
+        if rec is not None:
+            exclude.add(rec.id)
+            return self.vector_index.reconstruct(rec.id)
+        return self.model.encode_images([Path(path)])[0]
+
+    def query_vector(self, query: str) -> tuple[np.ndarray, set[int]]:
+        """The vector of a (possibly composite) query and the ids it mentions."""
+        exclude: set[int] = set()
+        parts = parse_query(query)
+        vectors = np.stack([self._part_vector(p, exclude) for p in parts])
+        return combine(vectors, [p.weight for p in parts]), exclude
+
+    def search(self, query: str, k: int = 10, threshold: float | None = None) -> list[Hit]:
+        """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``."""
+        vector, exclude = self.query_vector(query)
+        return self.search_vector(vector, k, threshold, exclude)
+
+    def similar(self, image: int | str | Path | bytes, k: int = 10,
+                threshold: float | None = None) -> list[Hit]:
+        """Images like an indexed one (by id or path) or like any image file or bytes. The
+        query image itself is left out; an exact copy of it is not."""
+        exclude: set[int] = set()
+        if isinstance(image, bytes):
+            vector = self.model.encode_images([image])[0]
+        elif isinstance(image, int):
+            vector = self._part_vector(QueryPart(1.0, "id", image), exclude)
+        else:
+            vector = self._part_vector(QueryPart(1.0, "image", str(image)), exclude)
+        return self.search_vector(vector, k, threshold, exclude)
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, threshold: float | None = None,
+                      exclude: set[int] | None = None) -> list[Hit]:
+        if not 1 <= k <= MAX_K:
+            raise ImagefindError(f"k={k}: must be between 1 and {MAX_K}")
+        exclude = exclude or set()
+        scores, ids = self.vector_index.search(vector[None, :].astype(np.float32), k + len(exclude))
+        # float16 storage can put a self-match a hair above 1: keep scores cosines.
+        scores = np.clip(scores, -1.0, 1.0)
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True)
+                 if int(i) not in exclude and (threshold is None or s >= threshold)][:k]
+        records = self.catalog.get_many([i for i, _ in pairs])
+        return [Hit(id=i, score=round(s, 6), image=ImageOut.of(records[i]))
+                for i, s in pairs if i in records]
+
+    def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
+        """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates."""
+        return find_duplicates(self.catalog, self.vector_index, threshold)
+
+
+def _image_error(problem: Problem) -> ImagefindError:
+    from imagefind.errors import ImageError
+
+    return ImageError(f"{problem.path}: {problem.reason}")
+
+
+__all__ = ["FoundFile", "Library", "default_library_path"]

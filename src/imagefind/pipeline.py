@@ -1,0 +1,206 @@
+"""The indexing pipeline: read and decode in worker threads, encode in batches, commit
+each batch in one transaction. Workers run ahead of the encoder by a bounded amount, so
+memory stays flat whatever the size of the library."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+
+from imagefind.catalog import Catalog, ImageRecord, NewImage
+from imagefind.errors import ImageError
+from imagefind.images import decode, read_file, thumbnail
+from imagefind.scanner import FoundFile, Problem, looks_like_image
+from imagefind.storage import FileStore
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Encoder = Callable[[np.ndarray], np.ndarray]
+Preprocess = Callable[..., np.ndarray]
+OnCommit = Callable[[list[int], np.ndarray, list[int]], None]
+
+
+@dataclass
+class Item:
+    """One file or upload on its way into the catalog."""
+
+    name: str
+    found: FoundFile | None = None
+    data: bytes | None = None  # uploads arrive as bytes
+    sha256: str = ""
+    known: ImageRecord | None = None  # same content already in the catalog: no decode
+    new: NewImage | None = None
+    pixels: np.ndarray | None = None
+    thumb: bytes | None = None
+
+
+@dataclass
+class Outcome:
+    """What one run did, in counts the CLI and API report."""
+
+    added: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    renamed: list[int] = field(default_factory=list)
+    copies: list[int] = field(default_factory=list)
+    encoded: int = 0
+    skipped: list[Problem] = field(default_factory=list)
+    results: dict[str, int] = field(default_factory=dict)  # item name -> image id
+
+
+def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int, ahead: int) -> Iterator[R]:
+    """``map`` in a thread pool, in order, with at most ``ahead`` results in flight."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
+        it = iter(items)
+        futures = deque(pool.submit(fn, x) for _, x in zip(range(max(1, ahead)), it, strict=False))
+        while futures:
+            result = futures.popleft().result()
+            for nxt in it:
+                futures.append(pool.submit(fn, nxt))
+                break
+            yield result
+
+
+class Pipeline:
+    """Runs items through read → hash → (decode → preprocess → thumbnail) → encode → commit."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: FileStore,
+        encode: Encoder,
+        preprocess: Preprocess,
+        min_side: int,
+        on_commit: OnCommit,
+        *,
+        batch_size: int = 16,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.encode = encode
+        self.preprocess = preprocess
+        self.min_side = min_side
+        self.on_commit = on_commit
+        self.batch_size = max(1, batch_size)
+        self.workers = workers or os.cpu_count() or 1
+        self.progress = progress
+
+    def prepare(self, item: Item) -> Item | Problem:
+        """Worker side: everything but the encoder. Never raises for a bad file."""
+        try:
+            data = item.data if item.data is not None else read_file(item.found.path)  # type: ignore[union-attr]
+            if not looks_like_image(data[:32]):
+                head = "empty file" if not data else "content is not a supported image format"
+                return Problem(item.name, f"not a supported image ({head})")
+            item.sha256 = hashlib.sha256(data).hexdigest()
+            same = self.catalog.by_sha256(item.sha256)
+            if same:
+                item.known = same[0]
+                return item
+            decoded = decode(data, item.name, min_side=self.min_side)
+            item.pixels = self.preprocess(decoded.image)
+            item.thumb = thumbnail(decoded.image)
+            info = decoded.info
+            found = item.found
+            item.new = NewImage(
+                path=found.path if found else None,
+                upload_key=None if found else info.sha256,
+                sha256=info.sha256, size=info.size, mtime=found.mtime if found else None,
+                width=info.width, height=info.height, format=info.format, taken_at=info.taken_at,
+            )
+            if found is None:
+                self.store.put_upload(info.sha256, info.format, data)
+            return item
+        except ImageError as exc:
+            return Problem(item.name, _strip_name(str(exc), item.name))
+        except Exception as exc:  # a decoder bug must cost one file, never the batch
+            return Problem(item.name, f"unexpected error while reading ({type(exc).__name__}: {exc})")
+
+    def run(self, items: Iterable[Item], relink: Callable[[Item, Outcome], bool]) -> Outcome:
+        """Process items; ``relink`` handles content already known (renames, touches,
+        copies) and returns True when it needs no new row."""
+        out = Outcome()
+        batch: list[Item] = []
+        for result in bounded_map(self.prepare, items, self.workers, self.batch_size * 2):
+            if isinstance(result, Problem):
+                out.skipped.append(result)
+            elif result.known is not None:
+                if not relink(result, out):
+                    batch.append(result)
+            else:
+                batch.append(result)
+            if self.progress:
+                self.progress(1)
+            if len(batch) >= self.batch_size:
+                self._flush(batch, out)
+                batch = []
+        if batch:
+            self._flush(batch, out)
+        return out
+
+    def _flush(self, batch: list[Item], out: Outcome) -> None:
+        """Encode what needs it, write thumbnails, then commit the batch in one transaction."""
+        to_encode = [it for it in batch if it.known is None]
+        encoded = self.encode(np.stack([it.pixels for it in to_encode])) if to_encode else None
+        out.encoded += len(to_encode)
+        known_ids = [it.known.id for it in batch if it.known is not None]
+        _, known_vecs = self.catalog.vectors(known_ids) if known_ids else (None, None)
+        rows, parts, ei, ki = [], [], 0, 0
+        for it in batch:
+            if it.known is None:
+                assert encoded is not None and it.new is not None
+                self.store.put_thumb(it.sha256, it.thumb or b"")
+                rows.append(it.new)
+                parts.append(encoded[ei])
+                ei += 1
+            else:
+                rows.append(_copy_of(it))
+                parts.append(known_vecs[ki])  # type: ignore[index]
+                ki += 1
+        vectors = np.stack(parts).astype(np.float32)
+        replaced = {
+            r.path: self.catalog.by_path(r.path) for r in rows if r.path is not None
+        }
+        ids = self.catalog.add(rows, vectors)
+        self.on_commit(ids, vectors, [])
+        for it, image_id in zip(batch, ids, strict=True):
+            out.results[it.name] = image_id
+            old = replaced.get(it.found.path) if it.found else None
+            if it.known is not None and old is None:
+                out.copies.append(image_id)
+            elif old is not None:
+                out.updated.append(image_id)
+                if old.sha256 != it.sha256 and not self.catalog.by_sha256(old.sha256):
+                    self.store.discard([old.sha256])
+            else:
+                out.added.append(image_id)
+        for it in batch:  # free memory early: a batch of 12 MP decodes is large
+            it.pixels = it.thumb = it.data = None
+
+
+def _copy_of(item: Item) -> NewImage:
+    known = item.known
+    assert known is not None
+    found = item.found
+    return NewImage(
+        path=found.path if found else None,
+        upload_key=None if found else known.sha256,
+        sha256=known.sha256, size=found.size if found else known.size,
+        mtime=found.mtime if found else None, width=known.width, height=known.height,
+        format=known.format, taken_at=known.taken_at,
+    )
+
+
+def _strip_name(message: str, name: str) -> str:
+    """Messages from the decoder start with the file name; the summary shows it already."""
+    prefix = f"{name}: "
+    return message[len(prefix):] if message.startswith(prefix) else message

@@ -1,0 +1,92 @@
+"""The library's own files beside the catalog: thumbnails and uploaded originals.
+
+Both are content-addressed by SHA-256 and written before the catalog commit that refers to
+them, so a crash leaves at worst an orphan file (removed by ``collect_garbage``), never a row
+pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+FORMAT_SUFFIX = {
+    "JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
+    "TIFF": ".tif", "HEIF": ".heic", "HEIC": ".heic", "AVIF": ".avif",
+}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FileStore:
+    """thumbs/ab/<sha>.webp and uploads/ab/<sha>.<ext> under a library directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.thumbs = root / "thumbs"
+        self.uploads = root / "uploads"
+
+    def thumb_path(self, sha256: str) -> Path:
+        return self.thumbs / sha256[:2] / f"{sha256}.webp"
+
+    def upload_path(self, sha256: str, fmt: str) -> Path:
+        return self.uploads / sha256[:2] / f"{sha256}{FORMAT_SUFFIX.get(fmt.upper(), '.img')}"
+
+    def find_upload(self, sha256: str) -> Path | None:
+        folder = self.uploads / sha256[:2]
+        if folder.is_dir():
+            for candidate in folder.glob(f"{sha256}.*"):
+                return candidate
+        return None
+
+    def put_thumb(self, sha256: str, data: bytes) -> None:
+        path = self.thumb_path(sha256)
+        if not path.exists():
+            _write_atomic(path, data)
+
+    def put_upload(self, sha256: str, fmt: str, data: bytes) -> Path:
+        path = self.upload_path(sha256, fmt)
+        if not path.exists():
+            _write_atomic(path, data)
+        return path
+
+    def discard(self, sha256s: Iterable[str]) -> None:
+        """Remove thumbnails and uploads of content no longer in the catalog."""
+        for sha in sha256s:
+            self.thumb_path(sha).unlink(missing_ok=True)
+            upload = self.find_upload(sha)
+            if upload is not None:
+                upload.unlink(missing_ok=True)
+
+    def collect_garbage(self, live: set[str]) -> int:
+        """Delete files whose content no catalog row uses (left by a crash); returns how many."""
+        removed = 0
+        for folder in (self.thumbs, self.uploads):
+            if not folder.is_dir():
+                continue
+            for path in folder.glob("*/*"):
+                sha = path.name.split(".", 1)[0]
+                if path.name.startswith(".tmp-") or sha not in live:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def size_bytes(self) -> int:
+        total = 0
+        for folder in (self.thumbs, self.uploads):
+            if folder.is_dir():
+                total += sum(p.stat().st_size for p in folder.glob("*/*") if p.is_file())
+        return total

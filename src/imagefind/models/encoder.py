@@ -85,8 +85,8 @@ class ClipModel:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), MAX_BATCH):
             rows = order[start : start + MAX_BATCH]
-            out[rows] = self.textual.run(ids[rows, : int(lengths[rows].max())])
-        return self._checked(out)
+            out[rows] = self._checked(self.textual.run(ids[rows, : int(lengths[rows].max())]))
+        return out
 
     def _checked(self, emb: np.ndarray) -> np.ndarray:
         if emb.shape[1] != self.dim:

@@ -66,7 +66,12 @@ def find_duplicates(
         exact = len({recs[m].sha256 for m in members}) == 1
         links = [s for (a, b), s in weakest.items() if a in recs and b in recs]
         score = 1.0 if exact else float(np.min(links)) if links else threshold
-        out.append(DuplicateGroup(kind="exact" if exact else "near", score=round(score, 6),
-                                  images=[ImageOut.of(recs[m]) for m in members]))
+        out.append(
+            DuplicateGroup(
+                kind="exact" if exact else "near",
+                score=round(score, 6),
+                images=[ImageOut.of(recs[m]) for m in members],
+            )
+        )
     out.sort(key=lambda g: (-len(g.images), -g.score))
     return out

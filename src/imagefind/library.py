@@ -49,7 +49,9 @@ class Library:
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @classmethod
-    def open(cls, path: str | Path | None = None, *, model: str | ClipModel | None = None) -> Library:
+    def open(
+        cls, path: str | Path | None = None, *, model: str | ClipModel | None = None
+    ) -> Library:
         """Open (or create) a library. ``model`` defaults to the one the library is bound to."""
         root = Path(path).expanduser() if path is not None else default_library_path()
         if root.exists() and not root.is_dir():
@@ -99,8 +101,13 @@ class Library:
                 f"own, or re-embed every image with 'imagefind reindex --model {model.name}'"
             )
 
-    def reindex(self, model: str | ClipModel, *, batch_size: int = 16,
-                progress: Callable[[int], None] | None = None) -> int:
+    def reindex(
+        self,
+        model: str | ClipModel,
+        *,
+        batch_size: int = 16,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Re-embed every image with another model, in place (ids, paths, uploads kept)."""
         new = load_model(model) if isinstance(model, str) else model
         ids, _ = self.catalog.vectors()
@@ -165,18 +172,30 @@ class Library:
 
     # -- adding and removing ----------------------------------------------------------------
 
-    def _pipeline(self, batch_size: int, workers: int | None,
-                  progress: Callable[[int], None] | None) -> Pipeline:
+    def _pipeline(
+        self, batch_size: int, workers: int | None, progress: Callable[[int], None] | None
+    ) -> Pipeline:
         model = self.model
         return Pipeline(
-            self.catalog, self.store, model.encode_pixels, model.preprocess,
-            2 * model.image_size, self._on_commit,
-            batch_size=batch_size, workers=workers, progress=progress,
+            self.catalog,
+            self.store,
+            model.encode_pixels,
+            model.preprocess,
+            2 * model.image_size,
+            self._on_commit,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
         )
 
-    def index(self, paths: Sequence[str | Path], *, batch_size: int = 16,
-                    workers: int | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> IndexSummary:
+    def index(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        batch_size: int = 16,
+        workers: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IndexSummary:
         """Index folders (recursively) or files. Incremental: unchanged files are skipped,
         moved ones re-linked by content, changed ones re-encoded, vanished ones pruned."""
         started = time.monotonic()
@@ -294,8 +313,14 @@ class Library:
             image_id = out.results.get(item.name, duplicates.get(item.name))
             if image_id is not None:
                 rec = self.catalog.get(image_id)
-                results.append(AddResult(name=item.name, id=image_id,
-                                         duplicate=item.name in duplicates, image=ImageOut.of(rec)))
+                results.append(
+                    AddResult(
+                        name=item.name,
+                        id=image_id,
+                        duplicate=item.name in duplicates,
+                        image=ImageOut.of(rec),
+                    )
+                )
         return results, errors
 
     def remove(self, targets: Sequence[int | str | Path]) -> list[ImageRecord]:
@@ -357,10 +382,13 @@ class Library:
         bound = self.catalog.model()
         catalog_bytes = self.catalog.size_on_disk()
         return Stats(
-            library=str(self.path), count=self.catalog.count(),
-            model=bound.name if bound else None, dim=bound.dim if bound else None,
+            library=str(self.path),
+            count=self.catalog.count(),
+            model=bound.name if bound else None,
+            dim=bound.dim if bound else None,
             fingerprint=bound.fingerprint if bound else None,
-            size_bytes=catalog_bytes + self.store.size_bytes(), catalog_bytes=catalog_bytes,
+            size_bytes=catalog_bytes + self.store.size_bytes(),
+            catalog_bytes=catalog_bytes,
             generation=self.catalog.generation(),
         )
 
@@ -407,8 +435,9 @@ class Library:
         vector, exclude = self.query_vector(query)
         return self.search_vector(vector, k, threshold, exclude)
 
-    def similar(self, image: int | str | Path | bytes, k: int = 10,
-                threshold: float | None = None) -> list[Hit]:
+    def similar(
+        self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None
+    ) -> list[Hit]:
         """Images like an indexed one (by id or path) or like any image file or bytes. The
         query image itself is left out; an exact copy of it is not."""
         exclude: set[int] = set()
@@ -420,19 +449,30 @@ class Library:
             vector = self._part_vector(QueryPart(1.0, "image", str(image)), exclude)
         return self.search_vector(vector, k, threshold, exclude)
 
-    def search_vector(self, vector: np.ndarray, k: int = 10, threshold: float | None = None,
-                      exclude: set[int] | None = None) -> list[Hit]:
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        k: int = 10,
+        threshold: float | None = None,
+        exclude: set[int] | None = None,
+    ) -> list[Hit]:
         if not 1 <= k <= MAX_K:
             raise ImagefindError(f"k={k}: must be between 1 and {MAX_K}")
         exclude = exclude or set()
         scores, ids = self.vector_index.search(vector[None, :].astype(np.float32), k + len(exclude))
         # float16 storage can put a self-match a hair above 1: keep scores cosines.
         scores = np.clip(scores, -1.0, 1.0)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True)
-                 if int(i) not in exclude and (threshold is None or s >= threshold)][:k]
+        pairs = [
+            (int(i), float(s))
+            for i, s in zip(ids[0], scores[0], strict=True)
+            if int(i) not in exclude and (threshold is None or s >= threshold)
+        ][:k]
         records = self.catalog.get_many([i for i, _ in pairs])
-        return [Hit(id=i, score=round(s, 6), image=ImageOut.of(records[i]))
-                for i, s in pairs if i in records]
+        return [
+            Hit(id=i, score=round(s, 6), image=ImageOut.of(records[i]))
+            for i, s in pairs
+            if i in records
+        ]
 
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
         """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates."""

@@ -114,8 +114,13 @@ class Pipeline:
             item.new = NewImage(
                 path=found.path if found else None,
                 upload_key=None if found else info.sha256,
-                sha256=info.sha256, size=info.size, mtime=found.mtime if found else None,
-                width=info.width, height=info.height, format=info.format, taken_at=info.taken_at,
+                sha256=info.sha256,
+                size=info.size,
+                mtime=found.mtime if found else None,
+                width=info.width,
+                height=info.height,
+                format=info.format,
+                taken_at=info.taken_at,
             )
             if found is None:
                 self.store.put_upload(info.sha256, info.format, data)
@@ -123,7 +128,9 @@ class Pipeline:
         except ImageError as exc:
             return Problem(item.name, _strip_name(str(exc), item.name))
         except Exception as exc:  # a decoder bug must cost one file, never the batch
-            return Problem(item.name, f"unexpected error while reading ({type(exc).__name__}: {exc})")
+            return Problem(
+                item.name, f"unexpected error while reading ({type(exc).__name__}: {exc})"
+            )
 
     def run(self, items: Iterable[Item], relink: Callable[[Item, Outcome], bool]) -> Outcome:
         """Process items; ``relink`` handles content already known (renames, touches,
@@ -167,9 +174,7 @@ class Pipeline:
                 parts.append(known_vecs[ki])  # type: ignore[index]
                 ki += 1
         vectors = np.stack(parts).astype(np.float32)
-        replaced = {
-            r.path: self.catalog.by_path(r.path) for r in rows if r.path is not None
-        }
+        replaced = {r.path: self.catalog.by_path(r.path) for r in rows if r.path is not None}
         ids = self.catalog.add(rows, vectors)
         self.on_commit(ids, vectors, [])
         for it, image_id in zip(batch, ids, strict=True):
@@ -194,13 +199,17 @@ def _copy_of(item: Item) -> NewImage:
     return NewImage(
         path=found.path if found else None,
         upload_key=None if found else known.sha256,
-        sha256=known.sha256, size=found.size if found else known.size,
-        mtime=found.mtime if found else None, width=known.width, height=known.height,
-        format=known.format, taken_at=known.taken_at,
+        sha256=known.sha256,
+        size=found.size if found else known.size,
+        mtime=found.mtime if found else None,
+        width=known.width,
+        height=known.height,
+        format=known.format,
+        taken_at=known.taken_at,
     )
 
 
 def _strip_name(message: str, name: str) -> str:
     """Messages from the decoder start with the file name; the summary shows it already."""
     prefix = f"{name}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message[len(prefix) :] if message.startswith(prefix) else message

@@ -8,18 +8,44 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Folders that hold caches, trash or system files, never a user's photos.
-JUNK_DIRS = frozenset({
-    "@eaDir", "__MACOSX", "node_modules", "$RECYCLE.BIN", "System Volume Information",
-    "#recycle", "#snapshot", "lost+found", "__pycache__",
-})
+JUNK_DIRS = frozenset(
+    {
+        "@eaDir",
+        "__MACOSX",
+        "node_modules",
+        "$RECYCLE.BIN",
+        "System Volume Information",
+        "#recycle",
+        "#snapshot",
+        "lost+found",
+        "__pycache__",
+    }
+)
 JUNK_FILES = frozenset({"Thumbs.db", "desktop.ini", "Icon\r"})
 MAX_FILE_BYTES = 512 * 1024 * 1024  # nothing a photo library holds is this large
 
 # Leading bytes of the formats we decode: a file that matches none is skipped unread.
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00",
-          b"MM\x00*")
-_FTYP_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
-                b"avif", b"avis")
+_MAGIC = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+_FTYP_BRANDS = (
+    b"heic",
+    b"heix",
+    b"heim",
+    b"heis",
+    b"hevc",
+    b"hevx",
+    b"mif1",
+    b"msf1",
+    b"avif",
+    b"avis",
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +87,8 @@ def walk(root: Path, exclude: Path | None = None) -> Iterator[FoundFile | Proble
     errors: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
         dirnames[:] = sorted(
-            d for d in dirnames
+            d
+            for d in dirnames
             if not _skip_name(d) and (exclude is None or Path(dirpath, d) != exclude)
         )
         for name in sorted(filenames):
@@ -86,5 +113,7 @@ def _found(path: str) -> FoundFile | Problem:
     if not os.path.isfile(path):
         return Problem(path, "not a regular file")
     if st.st_size > MAX_FILE_BYTES:
-        return Problem(path, f"file is {st.st_size >> 20} MB, over the {MAX_FILE_BYTES >> 20} MB limit")
+        return Problem(
+            path, f"file is {st.st_size >> 20} MB, over the {MAX_FILE_BYTES >> 20} MB limit"
+        )
     return FoundFile(path, st.st_size, st.st_mtime)

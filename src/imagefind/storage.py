@@ -13,8 +13,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 FORMAT_SUFFIX = {
-    "JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
-    "TIFF": ".tif", "HEIF": ".heic", "HEIC": ".heic", "AVIF": ".avif",
+    "JPEG": ".jpg",
+    "MPO": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+    "HEIF": ".heic",
+    "HEIC": ".heic",
+    "AVIF": ".avif",
 }
 
 

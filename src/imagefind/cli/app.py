@@ -1,0 +1,113 @@
+"""The typer application, its error handling and the options commands share."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from typer.core import TyperGroup
+
+from imagefind.errors import ImagefindError
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Group(TyperGroup):
+    """Turns errors into one clear line and exit code 1, unless --debug asks for the trace."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            stderr.print(
+                "Interrupted: committed batches are kept; run the command again to finish."
+            )
+            raise typer.Exit(130) from None
+        except ImagefindError as exc:
+            if ctx.params.get("debug"):
+                raise
+            stderr.print(f"Error: {exc}", markup=False)
+            raise typer.Exit(1) from exc
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug") or _is_click_control(exc):
+                raise
+            stderr.print(
+                f"Error: internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback)",
+                markup=False,
+            )
+            raise typer.Exit(1) from exc
+
+
+def _is_click_control(exc: Exception) -> bool:
+    """Usage errors and exits of the (vendored) click that typer handles itself."""
+    return any(cls.__name__ in ("ClickException", "Exit", "Abort") for cls in type(exc).__mro__)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="imagefind",
+    help="Semantic image search over your own images, with CLIP.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Semantic image search over your own images, with CLIP."""
+
+
+LibraryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--library",
+        "-L",
+        envvar="IMAGEFIND_HOME",
+        show_default=False,
+        help="Library folder [default: $IMAGEFIND_HOME, else the platform data dir].",
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="IMAGEFIND_MODEL",
+        show_default=False,
+        help="Model: a local folder, a hub repo id or a short name "
+        "[default: the library's model, else ViT-B-32__openai].",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout, from schema objects or plain data."""
+    sys.stdout.write(json.dumps(_plain(value), ensure_ascii=False) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,235 @@
+"""Library commands: index, search, similar, remove, duplicates, stats, reindex, serve."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from imagefind.cli.app import JsonOpt, LibraryOpt, ModelOpt, app, emit_json, stderr, stdout
+from imagefind.library import Library
+from imagefind.schemas import Hit, IndexSummary
+
+KOpt = Annotated[int, typer.Option("-k", "--top", min=1, max=10_000, help="How many results.")]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--threshold",
+        "-t",
+        min=-1.0,
+        max=1.0,
+        help="Hide results scoring below this (text ~0.2-0.3, image ~0.7-0.9).",
+    ),
+]
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=not stderr.is_terminal,
+        transient=True,
+    )
+
+
+def _print_hits(hits: list[Hit], as_json: bool, query: str, kind: str) -> None:
+    if as_json:
+        emit_json({"query": query, "kind": kind, "hits": hits})
+        return
+    if not hits:
+        stderr.print("No results.")
+    for hit in hits:
+        stdout.print(f"{hit.score:.3f}\t{hit.image.source}")
+
+
+@app.command("index")
+def index_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or files to index.")],
+    library: LibraryOpt = None,
+    model: ModelOpt = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256)] = 16,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-w", min=1, max=64, help="Decoding threads [default: all cores]."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
+    with Library.open(library, model=model) as lib, _progress("Indexing") as bar:
+        task = bar.add_task("index", total=None, rate="")
+
+        def report(done: int, total: int) -> None:
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 and done else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        summary = lib.index(paths, batch_size=batch_size, workers=workers, progress=report)
+    if as_json:
+        emit_json(summary)
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(s: IndexSummary) -> None:
+    rate = f" ({s.encoded / s.seconds:.1f} images/s)" if s.encoded and s.seconds else ""
+    stdout.print(
+        f"Added {s.added}, updated {s.updated}, renamed {s.renamed}, removed {s.removed}, "
+        f"unchanged {s.unchanged}, skipped {len(s.skipped)} — encoded {s.encoded} in "
+        f"{s.seconds:.1f} s{rate}"
+    )
+    reasons = Counter(item.reason for item in s.skipped)
+    for reason, count in reasons.most_common():
+        examples = [i.path for i in s.skipped if i.reason == reason][:3]
+        more = f" (+{count - len(examples)} more)" if count > len(examples) else ""
+        stdout.print(f"  skipped {count}: {reason}: {', '.join(examples)}{more}")
+
+
+@app.command("search")
+def search_cmd(
+    query: Annotated[
+        str,
+        typer.Argument(
+            help='Text, or arithmetic: "beach + sunset - people", '
+            '"2:cat", an image path or #id as a part.'
+        ),
+    ],
+    k: KOpt = 10,
+    threshold: ThresholdOpt = None,
+    library: LibraryOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find images matching a text query; prints score<TAB>path, best first."""
+    with Library.open(library, model=model) as lib:
+        _print_hits(lib.search(query, k=k, threshold=threshold), as_json, query, "text")
+
+
+@app.command("similar")
+def similar_cmd(
+    image: Annotated[str, typer.Argument(help="An image file, or the id of an indexed image.")],
+    k: KOpt = 10,
+    threshold: ThresholdOpt = None,
+    library: LibraryOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find images like a given one (the image itself is left out, exact copies are not)."""
+    target: int | str = int(image) if image.isdigit() and not Path(image).exists() else image
+    with Library.open(library, model=model) as lib:
+        _print_hits(lib.similar(target, k=k, threshold=threshold), as_json, image, "image")
+
+
+@app.command("remove")
+def remove_cmd(
+    targets: Annotated[list[str], typer.Argument(help="Image ids, files or folders.")],
+    library: LibraryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove images from the library (the files on disk are not touched)."""
+    with Library.open(library) as lib:
+        removed = lib.remove(targets)
+    if as_json:
+        emit_json({"removed": [{"id": r.id, "source": r.source} for r in removed]})
+    else:
+        stdout.print(f"Removed {len(removed)} image(s).")
+
+
+@app.command("duplicates")
+def duplicates_cmd(
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            "-t",
+            min=0.0,
+            max=1.0,
+            help="Cosine for near duplicates [default: 0.95].",
+        ),
+    ] = None,
+    library: LibraryOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Groups of exact and near-duplicate images."""
+    with Library.open(library, model=model) as lib:
+        groups = lib.duplicates(threshold)
+    if as_json:
+        emit_json({"groups": groups})
+        return
+    if not groups:
+        stdout.print("No duplicates.")
+    for n, group in enumerate(groups, 1):
+        stdout.print(f"Group {n} ({group.kind}, score ≥ {group.score:.3f}):")
+        for img in group.images:
+            stdout.print(f"  {img.id}\t{img.source}")
+
+
+@app.command("stats")
+def stats_cmd(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
+    """How many images, which model, how much disk."""
+    with Library.open(library) as lib:
+        stats = lib.stats()
+    if as_json:
+        emit_json(stats)
+        return
+    stdout.print(f"Library:  {stats.library}")
+    stdout.print(f"Images:   {stats.count}")
+    stdout.print(
+        f"Model:    {stats.model or '(none yet)'}" + (f" ({stats.dim}-d)" if stats.dim else "")
+    )
+    stdout.print(f"On disk:  {stats.size_bytes / 1e6:.1f} MB")
+
+
+@app.command("reindex")
+def reindex_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="The new model.")],
+    library: LibraryOpt = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256)] = 16,
+) -> None:
+    """Re-embed every image with another model, in place."""
+    with Library.open(library) as lib, _progress("Re-embedding") as bar:
+        task = bar.add_task("reindex", total=lib.count(), rate="")
+        done = lib.reindex(model, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
+    stdout.print(f"Re-embedded {done} image(s) with {model}.")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; other than loopback needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    library: LibraryOpt = None,
+    model: ModelOpt = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IMAGEFIND_API_TOKEN",
+            show_default=False,
+            help="Bearer token for uploads and deletes.",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow a non-loopback bind without a token.")
+    ] = False,
+    max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Per-file upload limit.")] = 10.0,
+) -> None:
+    """Run the web app and the JSON API (docs at /api/docs)."""
+    from imagefind.web.app import serve
+
+    serve(library, model, host, port, token=token, insecure=insecure, max_upload_mb=max_upload_mb)

@@ -67,7 +67,7 @@ def resolve(name: str | None = None) -> ModelRef:
 def _offline_help(ref: ModelRef, reason: str) -> str:
     return (
         f"model {ref.name!r} is not in the cache ({ref.path}) and could not be downloaded "
-        f"from the Hugging Face hub: {reason}. To work offline, point --model (or "
+        f"from the Hugging Face hub: {reason.rstrip('. ')}. To work offline, point --model (or "
         "IMAGEFIND_MODEL) at a local model directory, e.g. one written by "
         "'imagefind models export openai/clip-vit-base-patch32 ./clip-b32', or copy a "
         f"downloaded model to {ref.path}."

@@ -47,3 +47,45 @@ def reference(tiny_checkpoint: Path):
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+SHAPES = ("circle", "square", "triangle")
+COLOURS = {
+    "red": (220, 30, 30), "green": (30, 180, 40), "blue": (30, 60, 220), "yellow": (240, 220, 20),
+    "purple": (140, 40, 160), "orange": (250, 140, 10), "black": (10, 10, 10),
+    "cyan": (20, 200, 210),
+}
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path) -> Path:
+    """A folder of distinct coloured shapes plus the awkward cases: an exact copy, an
+    EXIF-rotated photo, a corrupt JPEG, a non-image with an image name, hidden junk."""
+    from PIL import Image
+
+    from tests.synth import natural_image, shape_image
+
+    root = tmp_path / "photos"
+    (root / "shapes").mkdir(parents=True)
+    for i, (name, rgb) in enumerate(COLOURS.items()):
+        for j, shape in enumerate(SHAPES):
+            shape_image(rgb, shape, seed=i * 3 + j).save(root / "shapes" / f"{name}-{shape}.png")
+    trip = root / "trip"
+    trip.mkdir()
+    for i in range(6):
+        natural_image(640, 480, seed=100 + i).save(trip / f"IMG_{i:04d}.jpg", quality=90)
+    (trip / "IMG_0000-copy.jpg").write_bytes((trip / "IMG_0000.jpg").read_bytes())
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways, shown upright
+    natural_image(480, 640, seed=200).save(trip / "rotated.jpg", exif=exif)
+    good = (trip / "IMG_0001.jpg").read_bytes()
+    (trip / "corrupt.jpg").write_bytes(good[: len(good) // 3])
+    (trip / "notes.jpg").write_text("this is a text file with an image name")
+    (root / ".hidden").mkdir()
+    natural_image(64, 64, seed=1).save(root / ".hidden" / "skip.jpg")
+    (root / "@eaDir").mkdir()
+    natural_image(64, 64, seed=2).save(root / "@eaDir" / "thumb.jpg")
+    return root
+
+
+PHOTO_COUNT = len(COLOURS) * len(SHAPES) + 6 + 1 + 1  # shapes, trip, copy, rotated

@@ -381,6 +381,13 @@ class Catalog:
         """Every row with this content (duplicates, renamed files), oldest id first."""
         return self._select("WHERE sha256 = ? ORDER BY id", (sha256,))
 
+    def shared_content(self) -> list[ImageRecord]:
+        """Rows whose bytes another row also has (exact duplicates), grouped by content."""
+        return self._select(
+            "WHERE sha256 IN (SELECT sha256 FROM images GROUP BY sha256 HAVING COUNT(*) > 1) "
+            "ORDER BY sha256, id"
+        )
+
     def paths_under(self, root: str) -> dict[str, ImageRecord]:
         """Rows for ``root`` itself or any file below it (what re-indexing a folder compares
         against); uploads are not included."""

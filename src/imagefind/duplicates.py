@@ -47,9 +47,8 @@ def find_duplicates(
                 if other != image_id and other >= 0 and score >= threshold:
                     uf.union(image_id, other)
                     weakest[(image_id, other)] = float(score)
-    records = catalog.get_many([int(i) for i in uf.parent])
     by_sha: dict[str, list[int]] = {}
-    for rec in records.values():
+    for rec in catalog.shared_content():
         by_sha.setdefault(rec.sha256, []).append(rec.id)
     for members in by_sha.values():  # identical bytes are one group whatever the model says
         for other in members[1:]:

@@ -51,8 +51,8 @@ def _print_hits(hits: list[Hit], as_json: bool, query: str, kind: str) -> None:
         return
     if not hits:
         stderr.print("No results.")
-    for hit in hits:
-        stdout.print(f"{hit.score:.3f}\t{hit.image.source}")
+    for hit in hits:  # plain print: rich would expand the tab that scripts split on
+        print(f"{hit.score:.3f}\t{hit.image.source}")
 
 
 @app.command("index")
@@ -176,7 +176,7 @@ def duplicates_cmd(
     for n, group in enumerate(groups, 1):
         stdout.print(f"Group {n} ({group.kind}, score ≥ {group.score:.3f}):")
         for img in group.images:
-            stdout.print(f"  {img.id}\t{img.source}")
+            print(f"  {img.id}\t{img.source}")
 
 
 @app.command("stats")

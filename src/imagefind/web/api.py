@@ -1,0 +1,297 @@
+"""The JSON API under ``/api``: each route calls one ``Library`` method and returns the shared
+schema objects, so the API, the CLI's ``--json`` and the library never drift apart."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from imagefind.errors import ImagefindError, NotFoundError
+from imagefind.query import combine, parse_query
+from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, Stats
+from imagefind.web.errors import ApiError, ErrorOut, FileError, status_of
+from imagefind.web.state import AppState, get_state, require_write
+from imagefind.web.uploads import read_files, unique_names
+
+MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heif",
+    "HEIC": "image/heic",
+    "AVIF": "image/avif",
+}
+MAX_FILES = 32
+MULTIPART_FILES = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                },
+            }
+        }
+    },
+}
+MULTIPART_FILE = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+router = APIRouter(prefix="/api", responses=_errors(422, 500))
+State = Annotated[AppState, Depends(get_state)]
+ImageId = Annotated[int, "an image id"]
+K = Annotated[int, Query(ge=1, le=1000, description="How many results, at most")]
+Threshold = Annotated[
+    float | None, Query(ge=-1.0, le=1.0, description="Leave out results scoring below this")
+]
+
+
+class UploadOut(BaseModel):
+    added: list[AddResult]
+    duplicates: list[AddResult]
+    errors: list[FileError]
+
+
+class ImagePage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[ImageOut]
+
+
+class SearchOut(BaseModel):
+    query: str
+    kind: Literal["text", "image"]
+    hits: list[Hit]
+
+
+class DuplicatesOut(BaseModel):
+    threshold: float | None
+    groups: list[DuplicateGroup]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    model: str | None
+    model_error: str | None
+    count: int
+
+
+@router.get("/health", response_model=Health)
+def health(state: State) -> Health:
+    """Liveness, and whether searches can run (the model loaded)."""
+    return Health(
+        status="degraded" if state.model_error else "ok",
+        model=state.model_name(),
+        model_error=state.model_error,
+        count=state.library.count(),
+    )
+
+
+@router.get("/stats", response_model=Stats)
+def stats(state: State) -> Stats:
+    return state.library.stats()
+
+
+@router.post(
+    "/images",
+    response_model=UploadOut,
+    status_code=201,
+    dependencies=[Depends(require_write)],
+    openapi_extra={"requestBody": MULTIPART_FILES},
+    responses={200: {"model": UploadOut, "description": "Every file was already there"}}
+    | _errors(401, 403, 413, 415, 503),
+)
+async def upload(request: Request, response: Response, state: State) -> UploadOut:
+    """Add images (field ``files``, one or many). Content is checked by decoding it."""
+    uploads, _ = await read_files(
+        request, "files", max_file_bytes=state.max_upload_bytes, max_files=MAX_FILES
+    )
+    state.model()  # 503 before any work when the model is missing
+    uploads = unique_names(uploads)
+    results, failures = await run_in_threadpool(state.add_each, [(u.name, u.data) for u in uploads])
+    done = {r.name for r in results}
+    failed = [u.name for u in uploads if u.name not in done]
+    errors = [
+        FileError(name=_name_of(exc, failed, i), error=str(exc)) for i, exc in enumerate(failures)
+    ]
+    if not results:
+        status = max((status_of(exc) for exc in failures), default=400)
+        if all(status_of(exc) == 415 for exc in failures):
+            status = 415
+        detail = "; ".join(e.error for e in errors) or "nothing was added"
+        raise ApiError(
+            status,
+            "unsupported_media_type" if status == 415 else "bad_request",
+            detail,
+            errors=errors,
+        )
+    added = [r for r in results if not r.duplicate]
+    response.status_code = 201 if added else 200
+    return UploadOut(added=added, duplicates=[r for r in results if r.duplicate], errors=errors)
+
+
+def _name_of(exc: ImagefindError, failed: list[str], i: int) -> str:
+    """The upload an error belongs to: messages start with its name."""
+    text = str(exc)
+    for name in failed:
+        if text.startswith(f"{name}: "):
+            return name
+    return failed[i] if i < len(failed) else "upload"
+
+
+@router.get("/images", response_model=ImagePage)
+def list_images(
+    state: State,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 48,
+) -> ImagePage:
+    """Newest first."""
+    lib = state.library
+    items = [ImageOut.of(rec) for rec in lib.images(offset, limit)]
+    return ImagePage(total=lib.count(), offset=offset, limit=limit, items=items)
+
+
+@router.get("/images/{image_id}", response_model=ImageOut, responses=_errors(404))
+def get_image(image_id: ImageId, state: State) -> ImageOut:
+    return ImageOut.of(state.library.get(image_id))
+
+
+@router.get(
+    "/images/{image_id}/file",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/*": {}}, "description": "The original"}} | _errors(404),
+)
+def image_file(image_id: ImageId, state: State) -> FileResponse:
+    """The original file, by id only: no route takes a path."""
+    lib = state.library
+    rec = lib.get(image_id)
+    path = lib.original_path(image_id)
+    if not path.is_file():
+        raise NotFoundError(f"image {image_id}: its file {path} is gone; re-run 'imagefind index'")
+    name = path.name if rec.path else f"{image_id}{path.suffix}"
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES.get(rec.format.upper(), "application/octet-stream"),
+        filename=name,
+        content_disposition_type="inline",
+    )
+
+
+@router.get(
+    "/images/{image_id}/thumbnail",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/webp": {}}, "description": "~256 px WebP"}} | _errors(404),
+)
+def image_thumbnail(image_id: ImageId, state: State) -> FileResponse:
+    path = state.library.thumbnail_path(image_id)
+    if not path.is_file():
+        raise NotFoundError(f"image {image_id}: no thumbnail")
+    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "private"})
+
+
+@router.delete(
+    "/images/{image_id}",
+    response_model=ImageOut,
+    dependencies=[Depends(require_write)],
+    responses=_errors(401, 403, 404),
+)
+def delete_image(image_id: ImageId, state: State) -> ImageOut:
+    """Remove an image from the library (an indexed original stays on disk)."""
+    removed = state.remove(image_id)
+    return ImageOut.of(removed)
+
+
+@router.get("/search", response_model=SearchOut, responses=_errors(404, 503))
+def search_text(
+    state: State,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="beach + sunset - people")],
+    k: K = 10,
+    threshold: Threshold = None,
+) -> SearchOut:
+    """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``)."""
+    lib = state.library
+    vector, exclude = _query_vector(state, q)
+    return SearchOut(query=q, kind="text", hits=lib.search_vector(vector, k, threshold, exclude))
+
+
+def _query_vector(state: AppState, q: str) -> tuple[np.ndarray, set[int]]:
+    """Like ``Library.query_vector`` but with no file paths: over HTTP a path is just text,
+    so a client cannot make the server read its files."""
+    lib = state.library
+    parts = parse_query(q, is_image_path=lambda _: False)
+    exclude: set[int] = set()
+    vectors = []
+    for part in parts:
+        if part.kind == "id":
+            image_id = int(part.value)
+            lib.get(image_id)
+            exclude.add(image_id)
+            vectors.append(lib.vector_index.reconstruct(image_id))
+        else:
+            state.model()
+            vectors.append(lib.text_vector(str(part.value)))
+    return combine(np.stack(vectors), [p.weight for p in parts]), exclude
+
+
+@router.post(
+    "/search/image",
+    response_model=SearchOut,
+    dependencies=[Depends(require_write)],
+    openapi_extra={"requestBody": MULTIPART_FILE},
+    responses=_errors(401, 403, 413, 415, 503),
+)
+async def search_image(
+    request: Request, state: State, k: K = 10, threshold: Threshold = None
+) -> SearchOut:
+    """Images like an uploaded one (field ``file``); it is not added to the library."""
+    uploads, _ = await read_files(
+        request, "file", max_file_bytes=state.max_upload_bytes, max_files=1
+    )
+    state.model()
+    hits = await run_in_threadpool(state.library.similar, uploads[0].data, k, threshold)
+    return SearchOut(query=uploads[0].name, kind="image", hits=hits)
+
+
+@router.get("/images/{image_id}/similar", response_model=SearchOut, responses=_errors(404, 503))
+def similar(image_id: ImageId, state: State, k: K = 10, threshold: Threshold = None) -> SearchOut:
+    """Images like an indexed one; the image itself is left out."""
+    hits = state.library.similar(image_id, k, threshold)
+    return SearchOut(query=f"#{image_id}", kind="image", hits=hits)
+
+
+@router.get("/duplicates", response_model=DuplicatesOut)
+def duplicates(
+    state: State,
+    threshold: Annotated[
+        float | None, Query(ge=-1.0, le=1.0, description="Near-duplicate cosine (default 0.95)")
+    ] = None,
+) -> DuplicatesOut:
+    """Groups of exact and near duplicates, each listed side by side."""
+    return DuplicatesOut(threshold=threshold, groups=state.library.duplicates(threshold))

@@ -1,0 +1,195 @@
+"""Request guards: body size caps while the body streams in, bearer tokens, same-origin writes
+and defensive response headers. Pure ASGI where it matters, so nothing is buffered first."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from imagefind.web.errors import ApiError
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+# The page loads nothing from elsewhere: scripts, styles and images all come from this app.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server reachable from this machine only."""
+    name = host.strip("[]").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class BodyTooLarge(Exception):
+    """Raised from ``receive`` once a body passes its cap; the middleware answers 413."""
+
+
+def _json_message(status: int, error: str, detail: str) -> tuple[Message, Message]:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class BodyLimitMiddleware:
+    """Caps every request body at ``max_bytes``: a declared Content-Length over the cap is
+    refused before a byte is read, and a streamed body is cut off the moment it passes it.
+
+    Per-file limits inside a multipart upload are enforced by the upload parser; this is the
+    backstop for every route (and for bodies with no Content-Length at all).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in MUTATING:
+            await self.app(scope, receive, send)
+            return
+        detail = f"request body is larger than {self.max_bytes} bytes"
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > self.max_bytes:
+                    await self._refuse(send, detail)
+                    return
+        received = 0
+        over = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    over = True
+                    raise BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if over:  # whatever the app makes of the cut-off body, the answer is 413
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except BodyTooLarge:
+            pass
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self._refuse(send, detail)
+
+    @staticmethod
+    async def _refuse(send: Send, detail: str) -> None:
+        start, body = _json_message(413, "payload_too_large", detail)
+        await send(start)
+        await send(body)
+
+
+class HostCheckMiddleware:
+    """Answers only to the host names given: a DNS-rebinding page that points its own name
+    at 127.0.0.1 still sends that name in Host, and is refused."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name not in self.allowed:
+                start, body = _json_message(400, "bad_request", f"unknown host {host!r}")
+                await send(start)
+                await send(body)
+                return
+        await self.app(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """nosniff everywhere (originals are served as their own type, never guessed), no framing,
+    no referrer, and a strict CSP on HTML pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                content_type = dict(headers).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def check_token(request: Request, token: str | None) -> None:
+    """With a token configured, writes need ``Authorization: Bearer <token>``."""
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this server needs 'Authorization: Bearer <token>' for uploads, searches by image "
+            "and deletes (the token is the server's IMAGEFIND_API_TOKEN)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def check_origin(request: Request, allowed: list[str]) -> None:
+    """Refuse writes a browser sends on behalf of another site (CSRF): a form on any web page
+    can POST to 127.0.0.1 without a CORS preflight, but its Origin header gives it away."""
+    origin = request.headers.get("origin")
+    if origin is None or origin in allowed:
+        return
+    host = request.headers.get("host", "")
+    if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
+        raise ApiError(403, "forbidden", f"cross-site request from {origin} refused")

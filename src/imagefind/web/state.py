@@ -1,0 +1,76 @@
+"""What the app holds between requests: the library, its model (or why it failed to load),
+the write lock and the security settings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from imagefind.catalog import ImageRecord
+from imagefind.errors import ImagefindError, ModelError
+from imagefind.library import Library
+from imagefind.models import ClipModel
+from imagefind.schemas import AddResult
+from imagefind.web.security import check_origin, check_token
+
+
+@dataclass
+class AppState:
+    library: Library
+    max_upload_bytes: int
+    token: str | None = None
+    cors_origins: list[str] = field(default_factory=list)
+    model_error: str | None = None
+    # Reads run side by side; writes (uploads, deletes) one at a time.
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load_model(self) -> None:
+        """Load the model once; a failure is remembered and shown, not retried per request."""
+        try:
+            _ = self.library.model
+            self.model_error = None
+        except ModelError as exc:
+            self.model_error = str(exc)
+
+    def model(self) -> ClipModel:
+        if self.model_error is not None:
+            raise ModelError(self.model_error)
+        try:
+            return self.library.model
+        except ModelError as exc:
+            self.model_error = str(exc)
+            raise
+
+    def model_name(self) -> str | None:
+        bound = self.library.catalog.model()
+        if bound is not None:
+            return bound.name
+        try:
+            return self.model().name
+        except ModelError:
+            return None
+
+    def add_each(
+        self, uploads: Sequence[tuple[str, bytes]]
+    ) -> tuple[list[AddResult], list[ImagefindError]]:
+        with self.write_lock:
+            return self.library.add_each(uploads)
+
+    def remove(self, image_id: int) -> ImageRecord:
+        with self.write_lock:
+            return self.library.remove([image_id])[0]
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.imagefind
+    return state
+
+
+def require_write(request: Request) -> None:
+    """Guards every POST and DELETE: same-origin when from a browser, token when configured."""
+    state = get_state(request)
+    check_origin(request, state.cors_origins)
+    check_token(request, state.token)

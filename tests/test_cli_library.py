@@ -1,0 +1,139 @@
+"""The CLI end to end on a generated folder, through typer's runner (real commands, real
+library, the tiny model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from imagefind.cli import app
+from tests.conftest import PHOTO_COUNT
+
+SUMMARY_KEYS = {"added", "updated", "renamed", "removed", "unchanged", "skipped", "encoded"}
+
+
+@pytest.fixture
+def cli(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.setenv("IMAGEFIND_HOME", str(tmp_path / "library"))
+    monkeypatch.setenv("IMAGEFIND_MODEL", str(tiny_model_dir))
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.stdout
+
+    return run
+
+
+def _index(cli, folder: Path) -> dict:  # noqa: ANN001
+    summary = json.loads(cli("index", str(folder), "--json"))
+    assert SUMMARY_KEYS <= summary.keys()
+    return summary
+
+
+def test_index_reports_and_skips_bad_files(cli, photo_folder: Path) -> None:  # noqa: ANN001
+    summary = _index(cli, photo_folder)
+    assert summary["added"] == PHOTO_COUNT
+    skipped = {Path(s["path"]).name: s["reason"] for s in summary["skipped"]}
+    assert set(skipped) == {"corrupt.jpg", "notes.jpg"}
+    assert "truncated or corrupt" in skipped["corrupt.jpg"]
+    assert "not a supported image" in skipped["notes.jpg"]
+    stats = json.loads(cli("stats", "--json"))
+    assert stats["count"] == PHOTO_COUNT and stats["dim"] == 32
+
+
+def test_second_index_encodes_nothing(cli, photo_folder: Path) -> None:  # noqa: ANN001
+    _index(cli, photo_folder)
+    again = _index(cli, photo_folder)
+    assert again["encoded"] == 0 and again["added"] == 0
+    assert again["unchanged"] == PHOTO_COUNT
+
+
+def test_rename_is_relinked_without_encoding(cli, photo_folder: Path) -> None:  # noqa: ANN001
+    _index(cli, photo_folder)
+    src = photo_folder / "trip" / "IMG_0003.jpg"
+    dst = photo_folder / "moved" / "renamed.jpg"
+    dst.parent.mkdir()
+    src.rename(dst)
+    summary = _index(cli, photo_folder)
+    assert summary["renamed"] == 1 and summary["encoded"] == 0 and summary["removed"] == 0
+    hits = json.loads(cli("similar", str(dst), "-k", "50", "--json"))["hits"]
+    assert str(src) not in {h["image"]["source"] for h in hits}
+
+
+def test_similar_returns_exact_copy_first(cli, photo_folder: Path) -> None:  # noqa: ANN001
+    _index(cli, photo_folder)
+    original = photo_folder / "trip" / "IMG_0000.jpg"
+    lines = cli("similar", str(original), "-k", "5").strip().splitlines()
+    score, path = lines[0].split("\t")
+    assert path == str(photo_folder / "trip" / "IMG_0000-copy.jpg")
+    assert float(score) >= 0.999
+    assert str(original) not in [line.split("\t")[1] for line in lines]
+
+
+def test_deleted_file_disappears(cli, photo_folder: Path) -> None:  # noqa: ANN001
+    _index(cli, photo_folder)
+    gone = photo_folder / "shapes" / "red-circle.png"
+    gone.unlink()
+    summary = _index(cli, photo_folder)
+    assert summary["removed"] == 1
+    hits = json.loads(cli("search", "a red circle", "-k", "100", "--json"))["hits"]
+    assert len(hits) == PHOTO_COUNT - 1
+    assert str(gone) not in {h["image"]["source"] for h in hits}
+
+
+def test_search_output_is_sorted_score_tab_path(cli, photo_folder: Path) -> None:  # noqa: ANN001
+    _index(cli, photo_folder)
+    lines = cli("search", "a green triangle", "-k", "7").strip().splitlines()
+    assert len(lines) == 7
+    scores = [float(line.split("\t")[0]) for line in lines]
+    assert scores == sorted(scores, reverse=True)
+    assert all(Path(line.split("\t")[1]).exists() for line in lines)
+    high = json.loads(cli("search", "a green triangle", "--threshold", str(scores[2]), "--json"))
+    assert all(h["score"] >= scores[2] for h in high["hits"]) and len(high["hits"]) >= 3
+
+
+def test_json_outputs_parse(cli, photo_folder: Path) -> None:  # noqa: ANN001
+    _index(cli, photo_folder)
+    # Random weights put everything close together: only exact copies pass 1.0.
+    groups = json.loads(cli("duplicates", "--threshold", "1.0", "--json"))["groups"]
+    assert [g["kind"] for g in groups] == ["exact"]
+    assert {Path(i["source"]).name for i in groups[0]["images"]} == {
+        "IMG_0000.jpg", "IMG_0000-copy.jpg"}
+    hit = json.loads(cli("search", "cat", "-k", "1", "--json"))["hits"][0]
+    assert {"id", "score", "image"} <= hit.keys()
+    assert {"id", "source", "sha256", "width", "height"} <= hit["image"].keys()
+    removed = json.loads(cli("remove", str(hit["id"]), "--json"))["removed"]
+    assert removed[0]["id"] == hit["id"]
+
+
+def test_errors_are_one_line_with_exit_code(cli, photo_folder: Path) -> None:  # noqa: ANN001
+    out = CliRunner().invoke(app, ["remove", "424242"])
+    assert out.exit_code == 1
+    assert out.stderr.strip() == "Error: no image with id 424242"
+    assert "Traceback" not in out.output
+    bad = CliRunner().invoke(app, ["search", "cat +"])
+    assert bad.exit_code == 1 and bad.stderr.startswith("Error: ")
+    usage = CliRunner().invoke(app, ["search", "cat", "-k", "0"])
+    assert usage.exit_code == 2
+
+
+def test_model_mismatch_is_a_clear_error(cli, photo_folder: Path, tmp_path: Path,  # noqa: ANN001
+                                         tiny_checkpoint: Path) -> None:
+    from imagefind.models.export import export_clip
+    from tests.modelkit import random_checkpoint
+
+    _index(cli, photo_folder)
+    other = export_clip(random_checkpoint(tmp_path / "ck2", seed=1), tmp_path / "other")
+    out = CliRunner().invoke(app, ["search", "cat", "--model", str(other)])
+    assert out.exit_code == 1
+    assert "reindex --model" in out.stderr and "different model" in out.stderr
+    cli("reindex", "--model", str(other))
+    assert json.loads(cli("stats", "--json", "--library", str(tmp_path / "library")))["model"] == str(
+        other
+    )
+    assert cli("search", "cat", "--model", str(other), "-k", "1")

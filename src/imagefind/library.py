@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,15 +17,13 @@ from imagefind.duplicates import find_duplicates
 from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
 from imagefind.models import ClipModel, load_model
 from imagefind.pipeline import Item, Outcome, Pipeline
-from imagefind.query import QueryPart, combine, parse_query
 from imagefind.scanner import FoundFile, Problem, walk
 from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Skipped, Stats
+from imagefind.search import Searcher
 from imagefind.storage import FileStore
 from imagefind.vectorindex import VectorIndex, for_size
 
 CATALOG_NAME = "catalog.sqlite3"
-TEXT_CACHE_SIZE = 512
-MAX_K = 10_000
 
 
 def default_library_path() -> Path:
@@ -46,7 +43,7 @@ class Library:
         self._index: VectorIndex | None = None
         self._index_generation = -1
         self._lock = threading.RLock()
-        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.searcher = Searcher(self.catalog, lambda: self.vector_index, lambda: self.model)
 
     @classmethod
     def open(
@@ -113,6 +110,7 @@ class Library:
         ids, _ = self.catalog.vectors()
         self.catalog.bind_model(self._identity(new))
         self._model, self._model_arg = new, new
+        self.searcher.clear_cache()
         done = 0
         for start in range(0, len(ids), batch_size):
             chunk = [int(i) for i in ids[start : start + batch_size]]
@@ -392,87 +390,18 @@ class Library:
             generation=self.catalog.generation(),
         )
 
-    # -- searching --------------------------------------------------------------------------
-
-    def text_vector(self, text: str) -> np.ndarray:
-        """A text's embedding, from an LRU cache: users repeat and refine queries."""
-        with self._lock:
-            cached = self._text_cache.get(text)
-            if cached is not None:
-                self._text_cache.move_to_end(text)
-                return cached
-        vector = self.model.encode_texts([text])[0]
-        with self._lock:
-            self._text_cache[text] = vector
-            while len(self._text_cache) > TEXT_CACHE_SIZE:
-                self._text_cache.popitem(last=False)
-        return vector
-
-    def _part_vector(self, part: QueryPart, exclude: set[int]) -> np.ndarray:
-        if part.kind == "text":
-            return self.text_vector(str(part.value))
-        if part.kind == "id":
-            image_id = int(part.value)
-            self.catalog.get(image_id)  # NotFoundError with a clear message
-            exclude.add(image_id)
-            return self.vector_index.reconstruct(image_id)
-        path = os.path.abspath(Path(str(part.value)).expanduser())
-        rec = self.catalog.by_path(path)
-        if rec is not None:
-            exclude.add(rec.id)
-            return self.vector_index.reconstruct(rec.id)
-        return self.model.encode_images([Path(path)])[0]
-
-    def query_vector(self, query: str) -> tuple[np.ndarray, set[int]]:
-        """The vector of a (possibly composite) query and the ids it mentions."""
-        exclude: set[int] = set()
-        parts = parse_query(query)
-        vectors = np.stack([self._part_vector(p, exclude) for p in parts])
-        return combine(vectors, [p.weight for p in parts]), exclude
+    # -- searching ------------------------------------------------------------------------
 
     def search(self, query: str, k: int = 10, threshold: float | None = None) -> list[Hit]:
         """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``."""
-        vector, exclude = self.query_vector(query)
-        return self.search_vector(vector, k, threshold, exclude)
+        return self.searcher.search(query, k, threshold)
 
     def similar(
         self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None
     ) -> list[Hit]:
         """Images like an indexed one (by id or path) or like any image file or bytes. The
         query image itself is left out; an exact copy of it is not."""
-        exclude: set[int] = set()
-        if isinstance(image, bytes):
-            vector = self.model.encode_images([image])[0]
-        elif isinstance(image, int):
-            vector = self._part_vector(QueryPart(1.0, "id", image), exclude)
-        else:
-            vector = self._part_vector(QueryPart(1.0, "image", str(image)), exclude)
-        return self.search_vector(vector, k, threshold, exclude)
-
-    def search_vector(
-        self,
-        vector: np.ndarray,
-        k: int = 10,
-        threshold: float | None = None,
-        exclude: set[int] | None = None,
-    ) -> list[Hit]:
-        if not 1 <= k <= MAX_K:
-            raise ImagefindError(f"k={k}: must be between 1 and {MAX_K}")
-        exclude = exclude or set()
-        scores, ids = self.vector_index.search(vector[None, :].astype(np.float32), k + len(exclude))
-        # float16 storage can put a self-match a hair above 1: keep scores cosines.
-        scores = np.clip(scores, -1.0, 1.0)
-        pairs = [
-            (int(i), float(s))
-            for i, s in zip(ids[0], scores[0], strict=True)
-            if int(i) not in exclude and (threshold is None or s >= threshold)
-        ][:k]
-        records = self.catalog.get_many([i for i, _ in pairs])
-        return [
-            Hit(id=i, score=round(s, 6), image=ImageOut.of(records[i]))
-            for i, s in pairs
-            if i in records
-        ]
+        return self.searcher.similar(image, k, threshold)
 
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
         """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates."""

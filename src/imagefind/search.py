@@ -1,0 +1,120 @@
+"""Turning queries into vectors and vectors into ranked hits."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from imagefind.catalog import Catalog
+from imagefind.errors import QueryError
+from imagefind.models import ClipModel
+from imagefind.query import QueryPart, combine, parse_query
+from imagefind.schemas import Hit, ImageOut
+from imagefind.vectorindex import VectorIndex
+
+TEXT_CACHE_SIZE = 512
+MAX_K = 10_000
+
+
+class Searcher:
+    """Query vectors (text cached, images by path, id or bytes) and top-k lookups. The index
+    and model are passed as getters: both load lazily and may be swapped by the library."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        vector_index: Callable[[], VectorIndex],
+        model: Callable[[], ClipModel],
+    ) -> None:
+        self.catalog = catalog
+        self._index = vector_index
+        self._model = model
+        self._lock = threading.Lock()
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """A text's embedding, from an LRU cache: users repeat and refine queries."""
+        with self._lock:
+            cached = self._text_cache.get(text)
+            if cached is not None:
+                self._text_cache.move_to_end(text)
+                return cached
+        vector = self._model().encode_texts([text])[0]
+        with self._lock:
+            self._text_cache[text] = vector
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        return vector
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._text_cache.clear()
+
+    def part_vector(self, part: QueryPart, exclude: set[int]) -> np.ndarray:
+        """One part's vector; indexed images used in the query go into ``exclude``."""
+        if part.kind == "text":
+            return self.text_vector(str(part.value))
+        if part.kind == "id":
+            image_id = int(part.value)
+            self.catalog.get(image_id)  # NotFoundError with a clear message
+            exclude.add(image_id)
+            return self._index().reconstruct(image_id)
+        path = os.path.abspath(Path(str(part.value)).expanduser())
+        rec = self.catalog.by_path(path)
+        if rec is not None:
+            exclude.add(rec.id)
+            return self._index().reconstruct(rec.id)
+        return self._model().encode_images([Path(path)])[0]
+
+    def query_vector(self, query: str) -> tuple[np.ndarray, set[int]]:
+        """The vector of a (possibly composite) query and the ids it mentions."""
+        exclude: set[int] = set()
+        parts = parse_query(query)
+        vectors = np.stack([self.part_vector(p, exclude) for p in parts])
+        return combine(vectors, [p.weight for p in parts]), exclude
+
+    def search(self, query: str, k: int = 10, threshold: float | None = None) -> list[Hit]:
+        vector, exclude = self.query_vector(query)
+        return self.search_vector(vector, k, threshold, exclude)
+
+    def similar(
+        self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None
+    ) -> list[Hit]:
+        exclude: set[int] = set()
+        if isinstance(image, bytes):
+            vector = self._model().encode_images([image])[0]
+        elif isinstance(image, int):
+            vector = self.part_vector(QueryPart(1.0, "id", image), exclude)
+        else:
+            vector = self.part_vector(QueryPart(1.0, "image", str(image)), exclude)
+        return self.search_vector(vector, k, threshold, exclude)
+
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        k: int = 10,
+        threshold: float | None = None,
+        exclude: set[int] | None = None,
+    ) -> list[Hit]:
+        if not 1 <= k <= MAX_K:
+            raise QueryError(f"k={k}: must be between 1 and {MAX_K}")
+        exclude = exclude or set()
+        scores, ids = self._index().search(vector[None, :].astype(np.float32), k + len(exclude))
+        # float16 storage can put a self-match a hair above 1: keep scores cosines.
+        scores = np.clip(scores, -1.0, 1.0)
+        pairs = [
+            (int(i), float(s))
+            for i, s in zip(ids[0], scores[0], strict=True)
+            if int(i) not in exclude and (threshold is None or s >= threshold)
+        ][:k]
+        records = self.catalog.get_many([i for i, _ in pairs])
+        return [
+            Hit(id=i, score=round(s, 6), image=ImageOut.of(records[i]))
+            for i, s in pairs
+            if i in records
+        ]

@@ -1,0 +1,139 @@
+"""Library behaviour that the CLI tests do not reach: arithmetic on built vectors, uploads,
+removal, model binding, garbage collection."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imagefind import ImageError, Library, NotFoundError
+from imagefind.catalog import NewImage
+from tests.synth import natural_image
+
+
+@pytest.fixture
+def lib(tmp_path: Path, tiny_model_dir: Path) -> Library:
+    library = Library.open(tmp_path / "lib", model=str(tiny_model_dir))
+    yield library
+    library.close()
+
+
+def _jpeg(seed: int, size: tuple[int, int] = (320, 240)) -> bytes:
+    out = io.BytesIO()
+    natural_image(*size, seed=seed).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def test_query_arithmetic_ranks_as_designed(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    dim = lib.model.dim
+    e = np.eye(dim, dtype=np.float32)
+    beach, sunset, people = e[0], e[1], e[2]
+    rows = {
+        "A": _unit(beach + sunset),
+        "B": _unit(beach + sunset + people),
+        "C": beach,
+        "D": people,
+    }
+    items = [
+        NewImage(
+            path=f"/virtual/{name}.jpg",
+            upload_key=None,
+            sha256=name * 64,
+            size=1,
+            mtime=0.0,
+            width=1,
+            height=1,
+            format="JPEG",
+            taken_at=None,
+        )
+        for name in rows
+    ]
+    lib.catalog.add(items, np.stack(list(rows.values())))
+    words = {"beach": beach, "sunset": sunset, "people": people}
+    monkeypatch.setattr(lib.searcher, "text_vector", lambda text: words[text])
+
+    def order(query: str) -> list[str]:
+        return [Path(h.image.source).stem for h in lib.search(query, k=4)]
+
+    assert order("beach + sunset")[0] == "A"
+    assert order("beach + sunset - people") == ["A", "C", "B", "D"]
+    assert order("2:people + beach")[0] == "D"
+    assert order("beach - sunset")[0] == "C"
+    # An image part by id is left out of its own results.
+    a_id = lib.catalog.by_path("/virtual/A.jpg").id
+    assert a_id not in [h.id for h in lib.search(f"#{a_id} + people", k=4)]
+
+
+def test_uploads_are_content_addressed_and_deduplicated(lib: Library) -> None:
+    first = lib.add(_jpeg(1), name="one.jpg")
+    again = lib.add(_jpeg(1), name="same-bytes.jpg")
+    assert not first.duplicate and again.duplicate and again.id == first.id
+    stored = lib.original_path(first.id)
+    assert stored.read_bytes() == _jpeg(1)
+    assert stored.parent.parent == lib.path / "uploads" and stored.stem == first.image.sha256
+    assert lib.thumbnail_path(first.id).is_file()
+    thumb = lib.thumbnail_path(first.id)
+    lib.remove([first.id])
+    assert not stored.exists() and not thumb.exists()
+    with pytest.raises(NotFoundError):
+        lib.get(first.id)
+
+
+def test_bad_upload_is_refused_and_others_kept(lib: Library) -> None:
+    results, errors = lib.add_each(
+        [("good.jpg", _jpeg(2)), ("evil.png", b"<html></html>"), ("also-good.jpg", _jpeg(3))]
+    )
+    assert [r.name for r in results] == ["good.jpg", "also-good.jpg"]
+    assert len(errors) == 1 and isinstance(errors[0], ImageError)
+    assert "evil.png" in str(errors[0]) and "not a supported image" in str(errors[0])
+    assert lib.count() == 2
+
+
+def test_similar_by_bytes_by_id_and_threshold(lib: Library) -> None:
+    ids = [lib.add(_jpeg(s), name=f"{s}.jpg").id for s in range(5)]
+    by_id = lib.similar(ids[0], k=10)
+    assert ids[0] not in [h.id for h in by_id] and len(by_id) == 4
+    by_bytes = lib.similar(_jpeg(0), k=10)
+    assert by_bytes[0].id == ids[0] and by_bytes[0].score >= 0.999
+    cut = by_id[1].score
+    assert all(h.score >= cut for h in lib.similar(ids[0], k=10, threshold=cut))
+
+
+def test_remove_a_folder_and_collect_orphans(lib: Library, tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for s in range(3):
+        (folder / f"{s}.jpg").write_bytes(_jpeg(10 + s))
+    assert lib.index([folder]).added == 3
+    orphan = lib.store.thumb_path("f" * 64)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"left by a crash")
+    assert lib.collect_garbage() == 1 and not orphan.exists()
+    assert len(lib.remove([str(folder)])) == 3 and lib.count() == 0
+    assert all(f.exists() for f in folder.iterdir())  # the originals are never touched
+
+
+def test_another_process_sees_new_images(
+    lib: Library, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    lib.add(_jpeg(20), name="a.jpg")
+    assert len(lib.search("anything", k=10)) == 1
+    other = Library.open(lib.path, model=str(tiny_model_dir))
+    other.add(_jpeg(21), name="b.jpg")
+    other.close()
+    assert len(lib.search("anything", k=10)) == 2
+
+
+def test_stats_and_text_cache(lib: Library) -> None:
+    lib.add(_jpeg(30), name="x.jpg")
+    stats = lib.stats()
+    assert stats.count == 1 and stats.dim == lib.model.dim and stats.size_bytes > 0
+    v1 = lib.searcher.text_vector("a red car")
+    assert lib.searcher.text_vector("a red car") is v1  # served from the cache

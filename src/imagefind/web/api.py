@@ -238,26 +238,21 @@ def search_text(
     """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``)."""
     lib = state.library
     vector, exclude = _query_vector(state, q)
-    return SearchOut(query=q, kind="text", hits=lib.search_vector(vector, k, threshold, exclude))
+    return SearchOut(
+        query=q, kind="text", hits=lib.searcher.search_vector(vector, k, threshold, exclude)
+    )
 
 
 def _query_vector(state: AppState, q: str) -> tuple[np.ndarray, set[int]]:
-    """Like ``Library.query_vector`` but with no file paths: over HTTP a path is just text,
-    so a client cannot make the server read its files."""
-    lib = state.library
+    """Like ``Library.search``, but a path in the query is only text: over HTTP a client must
+    not make the server read its files."""
+    searcher = state.library.searcher
     parts = parse_query(q, is_image_path=lambda _: False)
+    if any(p.kind == "text" for p in parts):
+        state.model()
     exclude: set[int] = set()
-    vectors = []
-    for part in parts:
-        if part.kind == "id":
-            image_id = int(part.value)
-            lib.get(image_id)
-            exclude.add(image_id)
-            vectors.append(lib.vector_index.reconstruct(image_id))
-        else:
-            state.model()
-            vectors.append(lib.text_vector(str(part.value)))
-    return combine(np.stack(vectors), [p.weight for p in parts]), exclude
+    vectors = np.stack([searcher.part_vector(p, exclude) for p in parts])
+    return combine(vectors, [p.weight for p in parts]), exclude
 
 
 @router.post(

@@ -1,0 +1,65 @@
+"""Benchmark models built once and reused: a random-weight CLIP with ViT-B/32's shapes.
+
+The weights are random, so the numbers say nothing about accuracy, only about speed: the
+graphs have the real model's FLOPs. The build (checkpoint, export, int8 copy) takes a minute
+or two and lands in ``.cache/bench-models/`` (git-ignored); later runs reuse it. Each copy
+carries a stamp of the code that made it, so a change to the exporter or the quantiser
+rebuilds what it affects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from imagefind.errors import ModelError
+from imagefind.models.layout import read_model_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "bench-models"
+STAMP = ".bench-stamp"
+
+
+def _source_stamp(*modules: str, extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
+    for rel in modules:
+        digest.update((ROOT / rel).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _ready(path: Path, stamp: str) -> bool:
+    try:
+        read_model_dir(path)
+        return (path / STAMP).read_text() == stamp
+    except (ModelError, OSError):
+        return False
+
+
+def b32_model_dirs(
+    *, rebuild: bool = False, log: Callable[[str], object] = print
+) -> tuple[Path, Path]:
+    """The fp32 and int8 model directories of the ViT-B/32-size random model."""
+    from imagefind.models.export import export_clip
+    from imagefind.models.quantize import quantize_model
+    from tests.modelkit import random_checkpoint
+
+    ckpt, fp32, int8 = CACHE / "b32-checkpoint", CACHE / "b32-fp32", CACHE / "b32-int8"
+    fp32_stamp = _source_stamp("src/imagefind/models/export.py", "tests/modelkit.py")
+    int8_stamp = _source_stamp("src/imagefind/models/quantize.py", extra=fp32_stamp)
+    if rebuild:
+        for p in (ckpt, fp32, int8):
+            shutil.rmtree(p, ignore_errors=True)
+    if not _ready(fp32, fp32_stamp):
+        if not (ckpt / "config.json").is_file():
+            log(f"building the random ViT-B/32-size checkpoint in {ckpt} ...")
+            random_checkpoint(ckpt, size="b32")
+        log(f"exporting it to {fp32} (a minute or two) ...")
+        export_clip(ckpt, fp32)
+        (fp32 / STAMP).write_text(fp32_stamp)
+    if not _ready(int8, int8_stamp):
+        log(f"quantising it to {int8} ...")
+        quantize_model(fp32, int8)
+        (int8 / STAMP).write_text(int8_stamp)
+    return fp32, int8

@@ -54,7 +54,7 @@ function toast(message, isError = false) {
 
 function displayName(image) {
   if (image.path) return image.path.split(/[\\/]/).pop();
-  return `upload #${image.id}`;
+  return `Upload #${image.id}`;
 }
 
 function setCount(total) {
@@ -151,7 +151,8 @@ function showResults(hits, label, kind) {
   const slider = $("#threshold");
   if (state.hits.length) {
     const low = Math.floor(state.hits[state.hits.length - 1].score * 1000) / 1000;
-    const high = Math.ceil(state.hits[0].score * 1000) / 1000;
+    // Floor both ends: at the far right the best result still shows.
+    const high = Math.floor(state.hits[0].score * 1000) / 1000;
     slider.min = String(low);
     slider.max = String(Math.max(high, low + 0.001));
     slider.value = String(low);
@@ -281,8 +282,20 @@ function uploadOne(file, row) {
   });
 }
 
+function summarise() {
+  const rows = [...$("#upload-list").children];
+  const count = (text) => rows.filter((r) => r.querySelector(".state").textContent === text).length;
+  const parts = [
+    [count("added"), "added"], [count("already here"), "already here"],
+    [count("failed") + count("too large"), "failed"],
+    [count("waiting") + count("uploading"), "in progress"],
+  ].filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
+  $("#upload-summary").textContent = `Uploads: ${parts.join(", ")}`;
+}
+
 async function uploadFiles(files) {
   const list = $("#upload-list");
+  $("#upload-panel").hidden = false;
   const max = Number(document.body.dataset.maxUpload);
   const jobs = [];
   for (const file of files) {
@@ -304,8 +317,10 @@ async function uploadFiles(files) {
       const [file, row] = jobs.shift();
       row.querySelector(".state").textContent = "uploading";
       await uploadOne(file, row);
+      summarise();
     }
   };
+  summarise();
   await Promise.all(Array.from({ length: UPLOAD_CONCURRENCY }, worker));
   await loadGallery(true);
 }
@@ -327,6 +342,7 @@ function init() {
   });
   $("#query-file").addEventListener("change", (event) => {
     const [file] = event.target.files;
+    event.target.value = "";
     if (file) searchByFile(file);
   });
   $("#topk").addEventListener("change", () => { if (state.lastQuery) runQuery(state.lastQuery); });
@@ -340,6 +356,11 @@ function init() {
   $("#tab-gallery").addEventListener("click", () => setTab("gallery"));
   $("#tab-duplicates").addEventListener("click", () => setTab("duplicates"));
   $("#upload-button").addEventListener("click", () => $("#upload-input").click());
+  $("#query-button").addEventListener("click", () => $("#query-file").click());
+  $("#upload-clear").addEventListener("click", () => {
+    $("#upload-list").replaceChildren();
+    $("#upload-panel").hidden = true;
+  });
   $("#upload-input").addEventListener("change", (event) => {
     const files = [...event.target.files];
     event.target.value = "";

@@ -15,15 +15,17 @@ from platformdirs import user_data_dir
 from imagefind.catalog import Catalog, ImageRecord, ModelIdentity
 from imagefind.duplicates import find_duplicates
 from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
+from imagefind.liveindex import LiveIndex
 from imagefind.models import ClipModel, load_model
 from imagefind.pipeline import Item, Outcome, Pipeline
 from imagefind.scanner import FoundFile, Problem, walk
 from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Skipped, Stats
 from imagefind.search import Searcher
 from imagefind.storage import FileStore
-from imagefind.vectorindex import VectorIndex, for_size
+from imagefind.vectorindex import VectorIndex
 
 CATALOG_NAME = "catalog.sqlite3"
+_NO_VECTORS = np.zeros((0, 1), dtype=np.float32)
 
 
 def default_library_path() -> Path:
@@ -40,8 +42,7 @@ class Library:
         self.store = FileStore(path)
         self._model_arg = model
         self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
-        self._index: VectorIndex | None = None
-        self._index_generation = -1
+        self.live = LiveIndex(self.catalog, path)
         self._lock = threading.RLock()
         self.searcher = Searcher(self.catalog, lambda: self.vector_index, lambda: self.model)
 
@@ -61,6 +62,7 @@ class Library:
         return lib
 
     def close(self) -> None:
+        self.live.save_if_dirty()
         self.catalog.close()
 
     def __enter__(self) -> Library:
@@ -127,46 +129,18 @@ class Library:
             done += len(keep)
             if progress:
                 progress(len(chunk))
-        self._index = None
+        self.live.invalidate()
         return done
 
     # -- the vector index -------------------------------------------------------------------
 
     @property
     def vector_index(self) -> VectorIndex:
-        """Built from the catalog on first use, rebuilt when another process changed it."""
-        with self._lock:
-            generation = self.catalog.generation()
-            if self._index is None or generation != self._index_generation:
-                ids, vectors = self.catalog.vectors()
-                bound = self.catalog.model()
-                dim = bound.dim if bound else (vectors.shape[1] if len(vectors) else 1)
-                index = for_size(len(ids), dim)
-                if len(ids):
-                    index.add(ids, vectors)
-                self._index, self._index_generation = index, generation
-            return self._index
+        return self.live.get()
 
     def refresh(self) -> bool:
         """Pick up changes another process made; True when there were some."""
-        changed = self.catalog.generation() != self._index_generation
-        if changed:
-            _ = self.vector_index
-        return changed
-
-    def _on_commit(self, ids: list[int], vectors: np.ndarray, removed: list[int]) -> None:
-        with self._lock:
-            if self._index is None:
-                return
-            if removed:
-                self._index.remove(np.asarray(removed, dtype=np.int64))
-            if ids:
-                self._index.add(np.asarray(ids, dtype=np.int64), vectors)
-            # Our own write bumped the generation once; anything more came from elsewhere.
-            if self.catalog.generation() == self._index_generation + 1:
-                self._index_generation += 1
-            else:
-                self._index = None
+        return self.live.refresh()
 
     # -- adding and removing ----------------------------------------------------------------
 
@@ -180,7 +154,7 @@ class Library:
             model.encode_pixels,
             model.preprocess,
             2 * model.image_size,
-            self._on_commit,
+            self.live.on_commit,
             batch_size=batch_size,
             workers=workers,
             progress=progress,
@@ -224,10 +198,12 @@ class Library:
             if current is None and gone.get(item.sha256):
                 moved = gone[item.sha256].pop()
                 self.catalog.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
+                self.live.on_commit([], _NO_VECTORS, [])
                 out.renamed.append(moved.id)
                 return True
             if current is not None and current.sha256 == item.sha256:  # touched, not changed
                 self.catalog.relink(current.id, item.found.path, item.found.size, item.found.mtime)
+                self.live.on_commit([], _NO_VECTORS, [])
                 out.updated.append(current.id)
                 return True
             return False  # a copy of known content: a new row with the known vector
@@ -246,10 +222,10 @@ class Library:
         out = Outcome()
         if candidates:
             out = self._pipeline(batch_size, workers, step).run(candidates, relink)
-        self._refresh_after_relinks()
         removed = [rec for recs in gone.values() for rec in recs]
         if removed:
             self._remove_records([r.id for r in removed])
+        self.collect_garbage()  # files a killed run wrote but never committed
         summary.added = len(out.added) + len(out.copies)
         summary.copies = len(out.copies)
         summary.updated = len(out.updated)
@@ -259,12 +235,6 @@ class Library:
         summary.skipped += [Skipped(path=p.path, reason=p.reason) for p in out.skipped]
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
-
-    def _refresh_after_relinks(self) -> None:
-        # Relinks change paths, not vectors: the index stays valid, only its generation moves.
-        with self._lock:
-            if self._index is not None:
-                self._index_generation = self.catalog.generation()
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
         """Add one image: bytes are stored as an upload (content-addressed, deduplicated)."""
@@ -337,14 +307,16 @@ class Library:
 
     def _remove_records(self, ids: list[int]) -> list[ImageRecord]:
         removed = self.catalog.remove(ids)
-        self._on_commit([], np.zeros((0, 1), dtype=np.float32), [r.id for r in removed])
+        self.live.on_commit([], _NO_VECTORS, [r.id for r in removed])
         self.store.discard({r.sha256 for r in removed if not self.catalog.by_sha256(r.sha256)})
         return removed
 
     def collect_garbage(self) -> int:
-        """Delete thumbnails and uploads that no row refers to (after a crash)."""
-        live = {rec.sha256 for rec in self.catalog.page(0, self.catalog.count() or 1)}
-        return self.store.collect_garbage(live)
+        """Delete thumbnails and uploads that no row refers to (after a crash). Does nothing
+        while a writer, here or in another process, has files on disk ahead of its commit."""
+        return self.store.collect_garbage(
+            lambda: {rec.sha256 for rec in self.catalog.page(0, self.catalog.count() or 1)}
+        )
 
     # -- reading ----------------------------------------------------------------------------
 

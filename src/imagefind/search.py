@@ -63,12 +63,12 @@ class Searcher:
             image_id = int(part.value)
             self.catalog.get(image_id)  # NotFoundError with a clear message
             exclude.add(image_id)
-            return self._index().reconstruct(image_id)
+            return self.catalog.vectors([image_id])[1][0]
         path = os.path.abspath(Path(str(part.value)).expanduser())
         rec = self.catalog.by_path(path)
         if rec is not None:
             exclude.add(rec.id)
-            return self._index().reconstruct(rec.id)
+            return self.catalog.vectors([rec.id])[1][0]
         return self._model().encode_images([Path(path)])[0]
 
     def query_vector(self, query: str) -> tuple[np.ndarray, set[int]]:

@@ -135,6 +135,10 @@ class Pipeline:
     def run(self, items: Iterable[Item], relink: Callable[[Item, Outcome], bool]) -> Outcome:
         """Process items; ``relink`` handles content already known (renames, touches,
         copies) and returns True when it needs no new row."""
+        with self.store.writing():  # files go to disk before their commit: no GC meanwhile
+            return self._run(items, relink)
+
+    def _run(self, items: Iterable[Item], relink: Callable[[Item, Outcome], bool]) -> Outcome:
         out = Outcome()
         batch: list[Item] = []
         for result in bounded_map(self.prepare, items, self.workers, self.batch_size * 2):

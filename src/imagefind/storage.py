@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no guard between processes
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = ".files.lock"
 
 FORMAT_SUFFIX = {
     "JPEG": ".jpg",
@@ -79,8 +87,48 @@ class FileStore:
             if upload is not None:
                 upload.unlink(missing_ok=True)
 
-    def collect_garbage(self, live: set[str]) -> int:
-        """Delete files whose content no catalog row uses (left by a crash); returns how many."""
+    @contextmanager
+    def _flock(self, operation: int) -> Iterator[bool]:
+        """An advisory lock on the store, between processes and threads; yields whether it
+        was granted (a non-blocking exclusive request may not be)."""
+        if fcntl is None:
+            yield True
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # no lock file (a read-only library): writers go on, nothing is collected
+            yield not operation & fcntl.LOCK_EX
+            return
+        try:
+            try:
+                fcntl.flock(fd, operation)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Held (shared) from writing files until the catalog commit that refers to them, so
+        that ``collect_garbage`` never takes them for a crash's orphans."""
+        with self._flock(fcntl.LOCK_SH if fcntl else 0):
+            yield
+
+    def collect_garbage(self, live: set[str] | Callable[[], set[str]]) -> int:
+        """Delete files whose content no catalog row uses (left by a crash); returns how many.
+
+        Pass ``live`` as a function so it is read under the lock; while any writer (in this
+        process or another) is between its file writes and its commit, nothing is collected.
+        """
+        with self._flock(fcntl.LOCK_EX | fcntl.LOCK_NB if fcntl else 0) as granted:
+            if not granted:
+                return 0
+            return self._collect(live() if callable(live) else live)
+
+    def _collect(self, live: set[str]) -> int:
         removed = 0
         for folder in (self.thumbs, self.uploads):
             if not folder.is_dir():
@@ -88,7 +136,10 @@ class FileStore:
             for path in folder.glob("*/*"):
                 sha = path.name.split(".", 1)[0]
                 if path.name.startswith(".tmp-") or sha not in live:
-                    path.unlink(missing_ok=True)
+                    try:
+                        path.unlink(missing_ok=True)
+                    except OSError:
+                        continue  # best effort: the next run tries again
                     removed += 1
         return removed
 

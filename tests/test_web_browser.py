@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 
@@ -51,10 +52,9 @@ def jpeg_file(folder: Path, name: str, seed: int) -> Path:
     return path
 
 
-@pytest.fixture
-def server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[str]:
-    """uvicorn in a thread on a port the OS picked, over a fresh library."""
-    library = Library.open(tmp_path / "lib", model=str(tiny_model_dir))
+@contextmanager
+def running(library: Library) -> Iterator[str]:
+    """uvicorn in a thread on a port the OS picked; yields its base URL once it answers."""
     app = create_app(library, allowed_hosts=["127.0.0.1"])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -80,7 +80,16 @@ def server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
-        library.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[str]:
+    """A real server over a fresh library with the tiny model."""
+    with (
+        Library.open(tmp_path / "lib", model=str(tiny_model_dir)) as library,
+        running(library) as url,
+    ):
+        yield url
 
 
 @pytest.fixture
@@ -219,3 +228,20 @@ def test_readme_and_phone_screenshots(server: str, browser: Browser, tmp_path: P
     assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
     shot(phone, "web-phone.png")
     shot(phone, "web-phone-full.png", full=True)
+
+
+def test_missing_model_message(browser: Browser, tmp_path: Path) -> None:
+    """Without a model the page still opens, says why and how to fix it; browsing works."""
+    broken = tmp_path / "no-model"
+    broken.mkdir()
+    with Library.open(tmp_path / "lib", model=str(broken)) as library, running(library) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(url)
+        banner = page.get_by_test_id("model-missing")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("imagefind models download")
+        expect(page.get_by_test_id("empty-state")).to_be_visible()
+        page.get_by_label("Search text").fill("cat")
+        page.get_by_test_id("search-button").click()
+        expect(page.get_by_test_id("status")).to_contain_text("Search failed")
+        shot(page, "web-model-missing.png")

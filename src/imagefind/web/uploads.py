@@ -96,10 +96,13 @@ async def read_files(
 
 def unique_names(uploads: list[Upload]) -> list[Upload]:
     """Two pastes are both called image.png; the library keys results by name."""
-    seen: dict[str, int] = {}
+    taken: set[str] = set()
     out = []
     for up in uploads:
-        n = seen.get(up.name, 0)
-        seen[up.name] = n + 1
-        out.append(up if n == 0 else Upload(f"{up.name} ({n + 1})", up.data))
+        name, n = up.name, 1
+        while name in taken:
+            n += 1
+            name = f"{up.name} ({n})"
+        taken.add(name)
+        out.append(up if name == up.name else Upload(name, up.data))
     return out

@@ -137,3 +137,18 @@ def test_stats_and_text_cache(lib: Library) -> None:
     assert stats.count == 1 and stats.dim == lib.model.dim and stats.size_bytes > 0
     v1 = lib.searcher.text_vector("a red car")
     assert lib.searcher.text_vector("a red car") is v1  # served from the cache
+
+
+def test_int8_precision_is_cached_and_recorded(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEFIND_CACHE", str(tmp_path / "cache"))
+    with Library.open(tmp_path / "lib8", model=str(tiny_model_dir), precision="int8") as lib:
+        lib.add(_jpeg(40), name="a.jpg")
+        assert lib.stats().model == f"{tiny_model_dir}@int8"
+        copies = list((tmp_path / "cache" / "int8").iterdir())
+        assert len(copies) == 1
+    with Library.open(tmp_path / "lib8") as again:  # reopens the same int8 weights
+        assert again.search("a photo", k=1)[0].image.source.startswith("upload:")
+        assert again.model.name.endswith("@int8")
+    assert len(list((tmp_path / "cache" / "int8").iterdir())) == 1  # made once

@@ -16,7 +16,8 @@ from imagefind.catalog import Catalog, ImageRecord, ModelIdentity
 from imagefind.duplicates import find_duplicates
 from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
 from imagefind.liveindex import LiveIndex
-from imagefind.models import ClipModel, load_model
+from imagefind.models import ClipModel, load_model, split_precision
+from imagefind.models.hub import model_name
 from imagefind.pipeline import Item, Outcome, Pipeline
 from imagefind.scanner import FoundFile, Problem, walk
 from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Skipped, Stats
@@ -48,15 +49,24 @@ class Library:
 
     @classmethod
     def open(
-        cls, path: str | Path | None = None, *, model: str | ClipModel | None = None
+        cls,
+        path: str | Path | None = None,
+        *,
+        model: str | ClipModel | None = None,
+        precision: str | None = None,
     ) -> Library:
-        """Open (or create) a library. ``model`` defaults to the one the library is bound to."""
+        """Open (or create) a library. ``model`` defaults to the one the library is bound to;
+        ``precision="int8"`` runs (and binds) a cached int8 copy of it."""
         root = Path(path).expanduser() if path is not None else default_library_path()
         if root.exists() and not root.is_dir():
             raise LibraryError(f"{root}: not a folder (a library is a folder)")
         root.mkdir(parents=True, exist_ok=True)
-        lib = cls(root.resolve(), Catalog.open(root / CATALOG_NAME), model)
-        bound = lib.catalog.model()
+        catalog = Catalog.open(root / CATALOG_NAME)
+        bound = catalog.model()
+        if precision is not None and not isinstance(model, ClipModel):
+            base = split_precision(model or (bound.name if bound else model_name(None)))[0]
+            model = base if precision == "fp32" else f"{base}@{precision}"
+        lib = cls(root.resolve(), catalog, model)
         if bound is not None and isinstance(model, str) and model != bound.name:
             lib._check_model(load_model(model))
         return lib

@@ -61,6 +61,14 @@ def index_cmd(
     library: LibraryOpt = None,
     model: ModelOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256)] = 16,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            "-p",
+            help="fp32, or int8: a quantised copy made once and cached (about 2.5x faster).",
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -70,7 +78,10 @@ def index_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
-    with Library.open(library, model=model) as lib, _progress("Indexing") as bar:
+    with (
+        Library.open(library, model=model, precision=precision) as lib,
+        _progress("Indexing") as bar,
+    ):
         task = bar.add_task("index", total=None, rate="")
 
         def report(done: int, total: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,7 @@ class OnnxGraph:
         self._dynamic_length = False
         self._dtype: type = np.float32
         self._output = "embedding"
+        self._lane: ort.InferenceSession | None = None
 
     @property
     def session(self) -> ort.InferenceSession:
@@ -84,11 +86,32 @@ class OnnxGraph:
         """The text graph accepts any sequence length, so padding can be cut off."""
         return self.session is not None and self._dynamic_length
 
-    def _load(self) -> ort.InferenceSession:
+    def _options(self, threads: int) -> ort.SessionOptions:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = self.threads
+        opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
+        if self.input_name == "image":
+            # Images are encoded beside decoder threads: idle ORT threads must yield the
+            # cores to them rather than spin.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return opts
+
+    def _single_thread_session(self) -> ort.InferenceSession:
+        """For fixed-batch graphs: one single-threaded session run from several threads at
+        once, an image per core, beats one image at a time over all cores."""
+        if self._lane is None:
+            with self._lock:
+                if self._lane is None:
+                    self._lane = ort.InferenceSession(
+                        str(self.path),
+                        sess_options=self._options(1),
+                        providers=pick_providers(self.providers),
+                    )
+        return self._lane
+
+    def _load(self) -> ort.InferenceSession:
+        opts = self._options(self.threads)
         try:
             session = ort.InferenceSession(
                 str(self.path), sess_options=opts, providers=pick_providers(self.providers)
@@ -110,18 +133,26 @@ class OnnxGraph:
         self._output = "embedding" if "embedding" in outputs else outputs[0]
         return session
 
+    def _run_one(self, session: ort.InferenceSession, chunk: np.ndarray) -> np.ndarray:
+        feed = {self.input_name: np.ascontiguousarray(chunk, dtype=self._dtype)}
+        try:
+            return session.run([self._output], feed)[0]
+        except Exception as exc:
+            raise ModelError(f"{self.path}: inference failed ({exc})") from exc
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Embeddings [N, D], L2-normalised, in chunks the graph accepts."""
         session = self.session
-        step = 1 if self.fixed_batch else MAX_BATCH
-        outs = []
-        for start in range(0, len(batch), step):
-            chunk = batch[start : start + step]
-            feed = {self.input_name: np.ascontiguousarray(chunk, dtype=self._dtype)}
-            try:
-                outs.append(session.run([self._output], feed)[0])
-            except Exception as exc:
-                raise ModelError(f"{self.path}: inference failed ({exc})") from exc
+        lanes = self.threads or os.cpu_count() or 1
+        if self.fixed_batch and len(batch) > 1 and lanes > 1 and self.input_name == "image":
+            lane = self._single_thread_session()
+            with ThreadPoolExecutor(max_workers=lanes) as pool:
+                outs = list(
+                    pool.map(lambda i: self._run_one(lane, batch[i : i + 1]), range(len(batch)))
+                )
+        else:
+            step = 1 if self.fixed_batch else MAX_BATCH
+            outs = [self._run_one(session, batch[i : i + step]) for i in range(0, len(batch), step)]
         if not outs:
             raise ModelError("nothing to encode: the input list is empty")
         emb = np.concatenate(outs).astype(np.float32, copy=False)

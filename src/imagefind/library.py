@@ -67,7 +67,9 @@ class Library:
             base = split_precision(model or (bound.name if bound else model_name(None)))[0]
             model = base if precision == "fp32" else f"{base}@{precision}"
         lib = cls(root.resolve(), catalog, model)
-        if bound is not None and isinstance(model, str) and model != bound.name:
+        if isinstance(model, ClipModel):  # loaded already: bind it now, or refuse it
+            lib._check_model(model)
+        elif bound is not None and isinstance(model, str) and model != bound.name:
             lib._check_model(load_model(model))
         return lib
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from imagefind.catalog import Catalog
 from imagefind.schemas import DuplicateGroup, ImageOut
-from imagefind.vectorindex import VectorIndex
+from imagefind.stores.base import Store
 
 # Re-encodes, resizes and light edits of one photo score above this with CLIP ViT-B/32;
 # different shots of the same scene mostly fall below it.
@@ -32,15 +31,13 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def find_duplicates(
-    catalog: Catalog, index: VectorIndex, threshold: float | None = None
-) -> list[DuplicateGroup]:
+def find_duplicates(catalog: Store, threshold: float | None = None) -> list[DuplicateGroup]:
     threshold = NEAR_THRESHOLD if threshold is None else threshold
     ids, vectors = catalog.vectors()
     uf = _UnionFind()
     weakest: dict[tuple[int, int], float] = {}
     if len(ids) > 1:
-        scores, neighbours = index.search(vectors, min(NEIGHBOURS, len(ids)))
+        scores, neighbours = catalog.search(vectors, min(NEIGHBOURS, len(ids)))
         for row, image_id in enumerate(ids.tolist()):
             for score, other in zip(scores[row], neighbours[row], strict=True):
                 other = int(other)

@@ -12,10 +12,9 @@ import numpy as np
 from PIL import Image
 from platformdirs import user_data_dir
 
-from imagefind.catalog import Catalog, ImageRecord, ModelIdentity
+from imagefind.catalog import ImageRecord, ModelIdentity
 from imagefind.duplicates import find_duplicates
 from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
-from imagefind.liveindex import LiveIndex
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
 from imagefind.pipeline import Item, Outcome, Pipeline
@@ -23,10 +22,7 @@ from imagefind.scanner import FoundFile, Problem, walk
 from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Skipped, Stats
 from imagefind.search import Searcher
 from imagefind.storage import FileStore
-from imagefind.vectorindex import VectorIndex
-
-CATALOG_NAME = "catalog.sqlite3"
-_NO_VECTORS = np.zeros((0, 1), dtype=np.float32)
+from imagefind.stores import Store, open_store
 
 
 def default_library_path() -> Path:
@@ -37,15 +33,14 @@ def default_library_path() -> Path:
 class Library:
     """One library directory: catalog, thumbnails, uploads, bound to one model."""
 
-    def __init__(self, path: Path, catalog: Catalog, model: str | ClipModel | None) -> None:
+    def __init__(self, path: Path, catalog: Store, model: str | ClipModel | None) -> None:
         self.path = path
         self.catalog = catalog
         self.store = FileStore(path)
         self._model_arg = model
         self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
-        self.live = LiveIndex(self.catalog, path)
         self._lock = threading.RLock()
-        self.searcher = Searcher(self.catalog, lambda: self.vector_index, lambda: self.model)
+        self.searcher = Searcher(self.catalog, lambda: self.model)
 
     @classmethod
     def open(
@@ -54,6 +49,7 @@ class Library:
         *,
         model: str | ClipModel | None = None,
         precision: str | None = None,
+        store: str | None = None,
     ) -> Library:
         """Open (or create) a library. ``model`` defaults to the one the library is bound to;
         ``precision="int8"`` runs (and binds) a cached int8 copy of it."""
@@ -61,7 +57,7 @@ class Library:
         if root.exists() and not root.is_dir():
             raise LibraryError(f"{root}: not a folder (a library is a folder)")
         root.mkdir(parents=True, exist_ok=True)
-        catalog = Catalog.open(root / CATALOG_NAME)
+        catalog = open_store(store or os.environ.get("IMAGEFIND_STORE"), root)
         bound = catalog.model()
         if precision is not None and not isinstance(model, ClipModel):
             base = split_precision(model or (bound.name if bound else model_name(None)))[0]
@@ -74,7 +70,6 @@ class Library:
         return lib
 
     def close(self) -> None:
-        self.live.save_if_dirty()
         self.catalog.close()
 
     def __enter__(self) -> Library:
@@ -141,18 +136,11 @@ class Library:
             done += len(keep)
             if progress:
                 progress(len(chunk))
-        self.live.invalidate()
         return done
-
-    # -- the vector index -------------------------------------------------------------------
-
-    @property
-    def vector_index(self) -> VectorIndex:
-        return self.live.get()
 
     def refresh(self) -> bool:
         """Pick up changes another process made; True when there were some."""
-        return self.live.refresh()
+        return self.catalog.refresh()
 
     # -- adding and removing ----------------------------------------------------------------
 
@@ -166,7 +154,6 @@ class Library:
             model.encode_pixels,
             model.preprocess,
             2 * model.image_size,
-            self.live.on_commit,
             batch_size=batch_size,
             workers=workers,
             progress=progress,
@@ -210,12 +197,10 @@ class Library:
             if current is None and gone.get(item.sha256):
                 moved = gone[item.sha256].pop()
                 self.catalog.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
-                self.live.on_commit([], _NO_VECTORS, [])
                 out.renamed.append(moved.id)
                 return True
             if current is not None and current.sha256 == item.sha256:  # touched, not changed
                 self.catalog.relink(current.id, item.found.path, item.found.size, item.found.mtime)
-                self.live.on_commit([], _NO_VECTORS, [])
                 out.updated.append(current.id)
                 return True
             return False  # a copy of known content: a new row with the known vector
@@ -319,7 +304,6 @@ class Library:
 
     def _remove_records(self, ids: list[int]) -> list[ImageRecord]:
         removed = self.catalog.remove(ids)
-        self.live.on_commit([], _NO_VECTORS, [r.id for r in removed])
         self.store.discard({r.sha256 for r in removed if not self.catalog.by_sha256(r.sha256)})
         return removed
 
@@ -389,7 +373,7 @@ class Library:
 
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
         """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates."""
-        return find_duplicates(self.catalog, self.vector_index, threshold)
+        return find_duplicates(self.catalog, threshold)
 
 
 def _image_error(problem: Problem) -> ImagefindError:

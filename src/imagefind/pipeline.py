@@ -14,18 +14,18 @@ from typing import TypeVar
 
 import numpy as np
 
-from imagefind.catalog import Catalog, ImageRecord, NewImage
+from imagefind.catalog import ImageRecord, NewImage
 from imagefind.errors import ImageError
 from imagefind.images import decode, read_file, thumbnail
 from imagefind.scanner import FoundFile, Problem, looks_like_image
 from imagefind.storage import FileStore
+from imagefind.stores.base import Store
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 Encoder = Callable[[np.ndarray], np.ndarray]
 Preprocess = Callable[..., np.ndarray]
-OnCommit = Callable[[list[int], np.ndarray, list[int]], None]
 
 
 @dataclass
@@ -73,12 +73,11 @@ class Pipeline:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: Store,
         store: FileStore,
         encode: Encoder,
         preprocess: Preprocess,
         min_side: int,
-        on_commit: OnCommit,
         *,
         batch_size: int = 16,
         workers: int | None = None,
@@ -89,7 +88,6 @@ class Pipeline:
         self.encode = encode
         self.preprocess = preprocess
         self.min_side = min_side
-        self.on_commit = on_commit
         self.batch_size = max(1, batch_size)
         self.workers = workers or os.cpu_count() or 1
         self.progress = progress
@@ -180,7 +178,6 @@ class Pipeline:
         vectors = np.stack(parts).astype(np.float32)
         replaced = {r.path: self.catalog.by_path(r.path) for r in rows if r.path is not None}
         ids = self.catalog.add(rows, vectors)
-        self.on_commit(ids, vectors, [])
         for it, image_id in zip(batch, ids, strict=True):
             out.results[it.name] = image_id
             old = replaced.get(it.found.path) if it.found else None

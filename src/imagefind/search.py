@@ -10,29 +10,22 @@ from pathlib import Path
 
 import numpy as np
 
-from imagefind.catalog import Catalog
 from imagefind.errors import QueryError
 from imagefind.models import ClipModel
 from imagefind.query import QueryPart, combine, parse_query
 from imagefind.schemas import Hit, ImageOut
-from imagefind.vectorindex import VectorIndex
+from imagefind.stores.base import Store
 
 TEXT_CACHE_SIZE = 512
 MAX_K = 10_000
 
 
 class Searcher:
-    """Query vectors (text cached, images by path, id or bytes) and top-k lookups. The index
-    and model are passed as getters: both load lazily and may be swapped by the library."""
+    """Query vectors (text cached, images by path, id or bytes) and top-k lookups. The model
+    is passed as a getter: it loads lazily and may be swapped by the library."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        vector_index: Callable[[], VectorIndex],
-        model: Callable[[], ClipModel],
-    ) -> None:
+    def __init__(self, catalog: Store, model: Callable[[], ClipModel]) -> None:
         self.catalog = catalog
-        self._index = vector_index
         self._model = model
         self._lock = threading.Lock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -104,7 +97,7 @@ class Searcher:
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k={k}: must be between 1 and {MAX_K}")
         exclude = exclude or set()
-        scores, ids = self._index().search(vector[None, :].astype(np.float32), k + len(exclude))
+        scores, ids = self.catalog.search(vector[None, :].astype(np.float32), k + len(exclude))
         # float16 storage can put a self-match a hair above 1: keep scores cosines.
         scores = np.clip(scores, -1.0, 1.0)
         pairs = [

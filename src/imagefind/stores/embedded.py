@@ -1,0 +1,66 @@
+"""The embedded store: the SQLite catalog plus a FAISS index derived from it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from imagefind.catalog import Catalog, ImageRecord, ModelIdentity, NewImage
+from imagefind.stores.liveindex import LiveIndex
+from imagefind.vectorindex import VectorIndex
+
+_NO_VECTORS = np.zeros((0, 1), dtype=np.float32)
+
+
+class EmbeddedStore(Catalog):
+    """A catalog whose writes also keep the vector index in step (in place, no rebuild)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        super().__init__(conn, path)
+        self.live = LiveIndex(self, path.parent)
+
+    @property
+    def vector_index(self) -> VectorIndex:
+        return self.live.get()
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.live.get().search(queries, k)
+
+    def refresh(self) -> bool:
+        return self.live.refresh()
+
+    def close(self) -> None:
+        self.live.save_if_dirty()
+        super().close()
+
+    def bind_model(self, identity: ModelIdentity) -> None:
+        super().bind_model(identity)
+        self.live.invalidate()  # a new model means new vectors: rebuild on next use
+
+    # Each write and its index update happen under the catalog's lock, so a concurrent
+    # writer in this process cannot slip between them and force a rebuild.
+
+    def add(self, items: Sequence[NewImage], vectors: np.ndarray) -> list[int]:
+        with self._lock:
+            ids = super().add(items, vectors)
+            self.live.on_commit(ids, np.asarray(vectors, dtype=np.float32), [])
+        return ids
+
+    def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None:
+        with self._lock:
+            super().relink(image_id, path, size, mtime)
+            self.live.on_commit([], _NO_VECTORS, [])
+
+    def remove(self, ids: Sequence[int]) -> list[ImageRecord]:
+        with self._lock:
+            removed = super().remove(ids)
+            self.live.on_commit([], _NO_VECTORS, [r.id for r in removed])
+        return removed
+
+    def replace_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        with self._lock:
+            super().replace_vectors(ids, vectors)
+            self.live.on_commit(list(ids), np.asarray(vectors, dtype=np.float32), [])

@@ -152,3 +152,10 @@ def test_int8_precision_is_cached_and_recorded(
         assert again.search("a photo", k=1)[0].image.source.startswith("upload:")
         assert again.model.name.endswith("@int8")
     assert len(list((tmp_path / "cache" / "int8").iterdir())) == 1  # made once
+
+
+def test_uploads_keep_their_names_even_when_names_repeat(lib: Library) -> None:
+    results, errors = lib.add_each([("image.png", _jpeg(50)), ("image.png", _jpeg(51))])
+    assert not errors and len(results) == 2 and results[0].id != results[1].id
+    assert [r.image.name for r in results] == ["image.png", "image.png"]
+    assert lib.get(results[0].id).display_name == "image.png"

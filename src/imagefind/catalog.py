@@ -23,7 +23,9 @@ import numpy as np
 from imagefind.errors import LibraryError, NotFoundError
 
 _VECTOR_DTYPE = np.dtype("<f2")  # float16 little-endian: half the disk, ample for cosines
-_COLUMNS = "id, path, upload_key, sha256, size, mtime, width, height, format, taken_at, added_at"
+_COLUMNS = (
+    "id, path, upload_key, sha256, size, mtime, width, height, format, taken_at, added_at, name"
+)
 _IN_IDS = "IN (SELECT value FROM json_each(?))"  # one parameter for any number of ids
 
 
@@ -49,6 +51,7 @@ class NewImage:
     height: int
     format: str
     taken_at: str | None
+    name: str | None = None  # an upload's original file name
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,14 @@ class ImageRecord:
     format: str
     taken_at: str | None
     added_at: float
+    name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """What a person calls it: the file's name, or the name it was uploaded under."""
+        if self.path is not None:
+            return os.path.basename(self.path)
+        return self.name or f"upload {self.sha256[:8]}"
 
     @property
     def source(self) -> str:
@@ -96,7 +107,12 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1]
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Uploads keep the file name they arrived with, for display."""
+    conn.execute("ALTER TABLE images ADD COLUMN name TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
 """Ordered; migration i takes a catalog from schema version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -287,7 +303,7 @@ class Catalog:
     @staticmethod
     def _upsert(conn: sqlite3.Connection, item: NewImage, vector: np.ndarray, now: float) -> int:
         """Insert or update one image row and its vector; return the row id."""
-        fields = astuple(item)[2:]  # sha256 .. taken_at, in column order
+        fields = astuple(item)[2:9]  # sha256 .. taken_at, in column order
         key, value = (
             ("path", item.path) if item.path is not None else ("upload_key", item.upload_key)
         )
@@ -296,14 +312,14 @@ class Catalog:
             image_id = int(row[0])
             conn.execute(
                 "UPDATE images SET sha256 = ?, size = ?, mtime = ?, width = ?, height = ?, "
-                "format = ?, taken_at = ? WHERE id = ?",
-                (*fields, image_id),
+                "format = ?, taken_at = ?, name = COALESCE(?, name) WHERE id = ?",
+                (*fields, item.name, image_id),
             )
         else:
             cursor = conn.execute(
                 "INSERT INTO images (path, upload_key, sha256, size, mtime, width, height, "
-                "format, taken_at, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (item.path, item.upload_key, *fields, now),
+                "format, taken_at, added_at, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (item.path, item.upload_key, *fields, now, item.name),
             )
             image_id = int(cursor.lastrowid or 0)
         conn.execute(

@@ -249,24 +249,24 @@ class Library:
     ) -> tuple[list[AddResult], list[ImagefindError]]:
         """Store uploads, one result or one error each (a web upload of many files)."""
         items, errors, duplicates = [], [], {}
-        for name, data in uploads:
+        for position, (name, data) in enumerate(uploads):
             if isinstance(data, str | Path):
                 found = next(walk(Path(data)))
                 if isinstance(found, Problem):
                     errors.append(ImagefindError(f"{found.path}: {found.reason}"))
                     continue
-                items.append(Item(name=name, found=found))
+                items.append(Item(name=name, key=str(position), found=found))
             else:
-                items.append(Item(name=name, data=data))
+                items.append(Item(name=name, key=str(position), data=data))
 
         def relink(item: Item, out: Outcome) -> bool:
             assert item.known is not None
             if item.found is None:  # the same bytes are already here
-                duplicates[item.name] = item.known.id
+                duplicates[item.key] = item.known.id
                 return True
             current = self.catalog.by_path(item.found.path)
             if current is not None:
-                duplicates[item.name] = current.id
+                duplicates[item.key] = current.id
                 return True
             return False
 
@@ -275,14 +275,14 @@ class Library:
             errors.append(_image_error(problem))
         results = []
         for item in items:
-            image_id = out.results.get(item.name, duplicates.get(item.name))
+            image_id = out.results.get(item.key, duplicates.get(item.key))
             if image_id is not None:
                 rec = self.catalog.get(image_id)
                 results.append(
                     AddResult(
                         name=item.name,
                         id=image_id,
-                        duplicate=item.name in duplicates,
+                        duplicate=item.key in duplicates,
                         image=ImageOut.of(rec),
                     )
                 )

@@ -32,7 +32,8 @@ Preprocess = Callable[..., np.ndarray]
 class Item:
     """One file or upload on its way into the catalog."""
 
-    name: str
+    name: str  # the path, or the file name an upload arrived with (shown in messages)
+    key: str = ""  # unique within a run; defaults to the name
     found: FoundFile | None = None
     data: bytes | None = None  # uploads arrive as bytes
     sha256: str = ""
@@ -40,6 +41,9 @@ class Item:
     new: NewImage | None = None
     pixels: np.ndarray | None = None
     thumb: bytes | None = None
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.name
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Outcome:
     copies: list[int] = field(default_factory=list)
     encoded: int = 0
     skipped: list[Problem] = field(default_factory=list)
-    results: dict[str, int] = field(default_factory=dict)  # item name -> image id
+    results: dict[str, int] = field(default_factory=dict)  # item key -> image id
 
 
 def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int, ahead: int) -> Iterator[R]:
@@ -119,6 +123,7 @@ class Pipeline:
                 height=info.height,
                 format=info.format,
                 taken_at=info.taken_at,
+                name=None if found else item.name,
             )
             if found is None:
                 self.store.put_upload(info.sha256, info.format, data)
@@ -179,7 +184,7 @@ class Pipeline:
         replaced = {r.path: self.catalog.by_path(r.path) for r in rows if r.path is not None}
         ids = self.catalog.add(rows, vectors)
         for it, image_id in zip(batch, ids, strict=True):
-            out.results[it.name] = image_id
+            out.results[it.key] = image_id
             old = replaced.get(it.found.path) if it.found else None
             if it.known is not None and old is None:
                 out.copies.append(image_id)

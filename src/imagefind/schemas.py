@@ -12,6 +12,7 @@ from imagefind.catalog import ImageRecord
 
 class ImageOut(BaseModel):
     id: int
+    name: str = Field(description="The file name, or the name an upload arrived with")
     source: str = Field(description="The file path, or upload:<sha256> for uploaded images")
     path: str | None
     sha256: str
@@ -26,6 +27,7 @@ class ImageOut(BaseModel):
     def of(cls, rec: ImageRecord) -> ImageOut:
         return cls(
             id=rec.id,
+            name=rec.display_name,
             source=rec.source,
             path=rec.path,
             sha256=rec.sha256,

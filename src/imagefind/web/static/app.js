@@ -53,8 +53,7 @@ function toast(message, isError = false) {
 }
 
 function displayName(image) {
-  if (image.path) return image.path.split(/[\\/]/).pop();
-  return `Upload #${image.id}`;
+  return image.name || `Upload #${image.id}`;
 }
 
 function setCount(total) {

@@ -7,13 +7,11 @@ input ``image`` float32 [N,3,S,S] / ``text`` int32 [N,L], output ``embedding`` [
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from imagefind.errors import ModelError
-from imagefind.models.layout import read_model_dir
+from imagefind.models.layout import staged_model_dir
 
 OPSET = 18
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -138,10 +136,7 @@ def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> 
     size = int(vcfg.image_size)
     context = int(tcfg.max_position_embeddings)
     out = Path(out)
-    staging = Path(
-        tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None)
-    )
-    try:
+    with staged_model_dir(out, ".export-") as staging:
         visual, textual = _wrappers(torch, model)
         batch = 1 if fixed_batch else 2
         Dim = torch.export.Dim
@@ -165,13 +160,6 @@ def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> 
             {} if fixed_batch else {0: Dim("batch"), 1: Dim("seq", min=2, max=context)},
         )
         _write_configs(staging, model, tokenizer, processor, size, context)
-        read_model_dir(staging)  # never leave a directory our own loader would refuse
-        if out.exists():
-            shutil.rmtree(out)
-        staging.chmod(0o755)  # mkdtemp makes it private; a model directory is for everyone
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,3 +161,21 @@ def read_model_dir(path: Path) -> ModelDir:
         preprocess=preprocess,
         pad_token=str(pad),
     )
+
+
+@contextlib.contextmanager
+def staged_model_dir(out: Path, prefix: str) -> Iterator[Path]:
+    """A temporary sibling of ``out`` to build a model directory in; it replaces ``out`` only
+    once it passes our own checks, so a failed export never leaves half a model behind."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+    try:
+        yield staging
+        read_model_dir(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.chmod(0o755)  # mkdtemp makes it private; a model directory is for everyone
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

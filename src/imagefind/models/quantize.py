@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from imagefind.errors import ModelError
-from imagefind.models.layout import FINGERPRINT_FILE, read_model_dir
+from imagefind.models.layout import FINGERPRINT_FILE, read_model_dir, staged_model_dir
 
 # Only the matrix products: they hold nearly all the FLOPs of a ViT, while int8 convolutions
 # and embedding lookups cost accuracy for little speed on CPU.
@@ -22,9 +21,7 @@ def quantize_model(src: Path, out: Path) -> Path:
     out = Path(out)
     if out.resolve() == layout.path.resolve():
         raise ModelError(f"{out}: the int8 copy must go to another directory than its source")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".int8-", dir=out.parent))
-    try:
+    with staged_model_dir(out, ".int8-") as staging:
         shutil.copytree(
             layout.path,
             staging,
@@ -45,11 +42,4 @@ def quantize_model(src: Path, out: Path) -> Path:
                 ) from exc
         for leftover in staging.rglob("*-inferred.onnx"):
             leftover.unlink()
-        read_model_dir(staging)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.chmod(0o755)  # mkdtemp makes it private; a model directory is for everyone
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out

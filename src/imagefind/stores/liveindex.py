@@ -30,7 +30,10 @@ class LiveIndex:
         self._index: VectorIndex | None = None
         self._generation = -1
         self._dirty = False
-        self._lock = threading.RLock()
+        # The catalog's own lock, not a second one: a writer holds the catalog's lock and
+        # then needs this one (on_commit), a search holds this one and then needs the
+        # catalog's (generation): with two locks they deadlock.
+        self._lock = getattr(catalog, "_lock", None) or threading.RLock()
 
     def get(self) -> VectorIndex:
         """The current index: cached, loaded from disk, or rebuilt from the catalog."""

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from imagefind.catalog import ImageRecord, ModelIdentity, NewImage
+from imagefind.scanner import FoundFile
 
 
 class Store(Protocol):
@@ -35,6 +36,15 @@ class Store(Protocol):
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by cosine: (scores [Q, k'], ids [Q, k']), best first."""
+        ...
+
+    def claim(self, files: Sequence[FoundFile]) -> set[str]:
+        """Claim files for encoding; the paths this process got. Indexing workers sharing
+        a store skip what another live worker claimed or what is catalogued already."""
+        ...
+
+    def release_claims(self) -> None:
+        """Let go of this process's claims (the end of an index run)."""
         ...
 
     def refresh(self) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from imagefind.catalog import Catalog, ImageRecord, ModelIdentity, NewImage
+from imagefind.scanner import FoundFile
 from imagefind.stores.liveindex import LiveIndex
 from imagefind.vectorindex import VectorIndex
 
@@ -31,6 +32,13 @@ class EmbeddedStore(Catalog):
 
     def refresh(self) -> bool:
         return self.live.refresh()
+
+    def claim(self, files: Sequence[FoundFile]) -> set[str]:
+        """One machine, one writer at a time: every file is ours."""
+        return {f.path for f in files}
+
+    def release_claims(self) -> None:
+        return None
 
     def close(self) -> None:
         self.live.save_if_dirty()

@@ -8,6 +8,7 @@ import pytest
 
 from imagefind.models import ClipModel, load_model
 from tests.modelkit import random_checkpoint
+from tests.pg import pg_server, pg_url, store  # noqa: F401 - fixtures: PostgreSQL, stores
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 

@@ -16,8 +16,13 @@ SUMMARY_KEYS = {"added", "updated", "renamed", "removed", "unchanged", "skipped"
 
 
 @pytest.fixture
-def cli(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+def cli(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        store: str | None):
     monkeypatch.setenv("IMAGEFIND_HOME", str(tmp_path / "library"))
+    if store:  # every command of the test runs on this store (the same suite on each)
+        monkeypatch.setenv("IMAGEFIND_STORE", store)
+    else:
+        monkeypatch.delenv("IMAGEFIND_STORE", raising=False)
     monkeypatch.setenv("IMAGEFIND_MODEL", str(tiny_model_dir))
     runner = CliRunner()
 

@@ -14,6 +14,15 @@ from imagefind.catalog import NewImage
 from tests.synth import natural_image
 
 
+@pytest.fixture(autouse=True)
+def _on_each_store(store: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs on each store: the variable reaches every ``Library.open``."""
+    if store:
+        monkeypatch.setenv("IMAGEFIND_STORE", store)
+    else:
+        monkeypatch.delenv("IMAGEFIND_STORE", raising=False)
+
+
 @pytest.fixture
 def lib(tmp_path: Path, tiny_model_dir: Path) -> Library:
     library = Library.open(tmp_path / "lib", model=str(tiny_model_dir))

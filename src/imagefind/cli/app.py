@@ -91,6 +91,16 @@ ModelOpt = Annotated[
         "[default: the library's model, else ViT-B-32__openai].",
     ),
 ]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="IMAGEFIND_STORE",
+        show_default=False,
+        help="Where rows and vectors live: a postgresql:// URL shared by several machines "
+        "[default: the embedded store in the library folder].",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 

@@ -15,7 +15,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from imagefind.cli.app import JsonOpt, LibraryOpt, ModelOpt, app, emit_json, stderr, stdout
+from imagefind.cli.app import (
+    JsonOpt,
+    LibraryOpt,
+    ModelOpt,
+    StoreOpt,
+    app,
+    emit_json,
+    stderr,
+    stdout,
+)
 from imagefind.library import Library
 from imagefind.schemas import Hit, IndexSummary
 
@@ -59,6 +68,7 @@ def _print_hits(hits: list[Hit], as_json: bool, query: str, kind: str) -> None:
 def index_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Folders or files to index.")],
     library: LibraryOpt = None,
+    store: StoreOpt = None,
     model: ModelOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256)] = 16,
     precision: Annotated[
@@ -79,7 +89,7 @@ def index_cmd(
 ) -> None:
     """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
     with (
-        Library.open(library, model=model, precision=precision) as lib,
+        Library.open(library, model=model, precision=precision, store=store) as lib,
         _progress("Indexing") as bar,
     ):
         task = bar.add_task("index", total=None, rate="")
@@ -122,11 +132,12 @@ def search_cmd(
     k: KOpt = 10,
     threshold: ThresholdOpt = None,
     library: LibraryOpt = None,
+    store: StoreOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find images matching a text query; prints score<TAB>path, best first."""
-    with Library.open(library, model=model) as lib:
+    with Library.open(library, model=model, store=store) as lib:
         _print_hits(lib.search(query, k=k, threshold=threshold), as_json, query, "text")
 
 
@@ -136,12 +147,13 @@ def similar_cmd(
     k: KOpt = 10,
     threshold: ThresholdOpt = None,
     library: LibraryOpt = None,
+    store: StoreOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find images like a given one (the image itself is left out, exact copies are not)."""
     target: int | str = int(image) if image.isdigit() and not Path(image).exists() else image
-    with Library.open(library, model=model) as lib:
+    with Library.open(library, model=model, store=store) as lib:
         _print_hits(lib.similar(target, k=k, threshold=threshold), as_json, image, "image")
 
 
@@ -149,10 +161,11 @@ def similar_cmd(
 def remove_cmd(
     targets: Annotated[list[str], typer.Argument(help="Image ids, files or folders.")],
     library: LibraryOpt = None,
+    store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove images from the library (the files on disk are not touched)."""
-    with Library.open(library) as lib:
+    with Library.open(library, store=store) as lib:
         removed = lib.remove(targets)
     if as_json:
         emit_json({"removed": [{"id": r.id, "source": r.source} for r in removed]})
@@ -173,11 +186,12 @@ def duplicates_cmd(
         ),
     ] = None,
     library: LibraryOpt = None,
+    store: StoreOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Groups of exact and near-duplicate images."""
-    with Library.open(library, model=model) as lib:
+    with Library.open(library, model=model, store=store) as lib:
         groups = lib.duplicates(threshold)
     if as_json:
         emit_json({"groups": groups})
@@ -191,9 +205,9 @@ def duplicates_cmd(
 
 
 @app.command("stats")
-def stats_cmd(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
+def stats_cmd(library: LibraryOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """How many images, which model, how much disk."""
-    with Library.open(library) as lib:
+    with Library.open(library, store=store) as lib:
         stats = lib.stats()
     if as_json:
         emit_json(stats)
@@ -210,10 +224,11 @@ def stats_cmd(library: LibraryOpt = None, as_json: JsonOpt = False) -> None:
 def reindex_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="The new model.")],
     library: LibraryOpt = None,
+    store: StoreOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256)] = 16,
 ) -> None:
     """Re-embed every image with another model, in place."""
-    with Library.open(library) as lib, _progress("Re-embedding") as bar:
+    with Library.open(library, store=store) as lib, _progress("Re-embedding") as bar:
         task = bar.add_task("reindex", total=lib.count(), rate="")
         done = lib.reindex(model, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
     stdout.print(f"Re-embedded {done} image(s) with {model}.")
@@ -226,6 +241,7 @@ def serve_cmd(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     library: LibraryOpt = None,
+    store: StoreOpt = None,
     model: ModelOpt = None,
     token: Annotated[
         str | None,
@@ -241,6 +257,10 @@ def serve_cmd(
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Per-file upload limit.")] = 10.0,
 ) -> None:
     """Run the web app and the JSON API (docs at /api/docs)."""
+    import os
+
     from imagefind.web.app import serve
 
+    if store:  # the web app opens its library from the environment, like any replica
+        os.environ["IMAGEFIND_STORE"] = store
     serve(library, model, host, port, token=token, insecure=insecure, max_upload_mb=max_upload_mb)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
@@ -146,12 +147,25 @@ class _HalfLoader(Loader):
         return np.frombuffer(bytes(data), dtype=_HALF, offset=4)
 
 
-def register_halfvec(conn: psycopg.Connection, label: str) -> None:
+def register_halfvec(conn: psycopg.Connection, where: str) -> None:
     """Teach this connection to send ``Half`` and read halfvec columns as numpy arrays."""
     from imagefind.errors import LibraryError
 
     info = TypeInfo.fetch(conn, "halfvec")
     if info is None:
-        raise LibraryError(f"{label}: the pgvector extension (halfvec) is missing")
+        raise LibraryError(f"{where}: the pgvector extension (halfvec) is missing")
     conn.adapters.register_dumper(Half, type("", (_HalfDumper,), {"oid": info.oid}))
     conn.adapters.register_loader(info.oid, _HalfLoader)
+
+
+def label(spec: str) -> str:
+    """A URL fit for messages: no user name or password."""
+    parts = urlsplit(spec)
+    host = parts.hostname or "localhost"
+    return f"postgresql://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+def reason(exc: psycopg.Error) -> str:
+    """The server's own message, one line."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

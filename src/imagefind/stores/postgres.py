@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple
 from typing import Self
-from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
@@ -23,8 +22,8 @@ import psycopg
 from imagefind.catalog import ImageRecord, ModelIdentity, NewImage
 from imagefind.errors import LibraryError, NotFoundError
 from imagefind.scanner import FoundFile
-from imagefind.stores import pgclaims, pgschema
-from imagefind.stores.pgschema import Half
+from imagefind.stores import pgbulk, pgclaims, pgschema
+from imagefind.stores.pgschema import Half, label, reason
 
 _COLUMNS = (
     "id, path, upload_key, sha256, size, mtime, width, height, format, taken_at, added_at, name"
@@ -36,13 +35,6 @@ larger ones through the HNSW index."""
 
 EF_SEARCH = 100
 """HNSW candidate list: recall@10 ≥ 0.95 on clustered data at 1M (benchmarks/scaling.py)."""
-
-
-def label(spec: str) -> str:
-    """A URL fit for messages: no user name or password."""
-    parts = urlsplit(spec)
-    host = parts.hostname or "localhost"
-    return f"postgresql://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
 class PostgresStore:
@@ -70,13 +62,13 @@ class PostgresStore:
                 spec, autocommit=True, connect_timeout=10, application_name="imagefind"
             )
         except psycopg.Error as exc:
-            raise LibraryError(f"{where}: cannot connect ({_reason(exc)})") from exc
+            raise LibraryError(f"{where}: cannot connect ({reason(exc)})") from exc
         try:
             pgschema.migrate(conn, where)
             pgschema.register_halfvec(conn, where)
         except psycopg.Error as exc:
             conn.close()
-            raise LibraryError(f"{where}: cannot set up the database ({_reason(exc)})") from exc
+            raise LibraryError(f"{where}: cannot set up the database ({reason(exc)})") from exc
         except BaseException:
             conn.close()
             raise
@@ -103,7 +95,7 @@ class PostgresStore:
             try:
                 yield self._conn
             except psycopg.Error as exc:
-                raise LibraryError(f"{self.path}: database error ({_reason(exc)})") from exc
+                raise LibraryError(f"{self.path}: database error ({reason(exc)})") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
@@ -249,6 +241,19 @@ class PostgresStore:
                 )
             self._bump(conn)
 
+    def restore(self, records: Sequence[ImageRecord], vectors: np.ndarray) -> None:
+        """Insert rows with their own ids and times (``store copy``), one transaction."""
+        halves = self._halves(vectors, len(records))
+        with self._transaction() as conn:
+            pgbulk.restore(conn, records, np.stack([h.values for h in halves]))
+            self._bump(conn)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Build the HNSW index once after a large load rather than row by row."""
+        with self._guard() as conn, pgbulk.without_index(conn):
+            yield
+
     # --- claims: several indexing workers on one database ---------------------------------
 
     def claim(self, files: Sequence[FoundFile]) -> set[str]:
@@ -389,9 +394,3 @@ class PostgresStore:
         changed = generation != self._seen_generation
         self._seen_generation = generation
         return changed
-
-
-def _reason(exc: psycopg.Error) -> str:
-    """The server's own message, one line."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

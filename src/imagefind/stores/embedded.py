@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import astuple, fields
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,21 @@ class EmbeddedStore(Catalog):
         with self._lock:
             super().replace_vectors(ids, vectors)
             self.live.on_commit(list(ids), np.asarray(vectors, dtype=np.float32), [])
+
+    def restore(self, records: Sequence[ImageRecord], vectors: np.ndarray) -> None:
+        """Insert rows with their own ids and times (``store copy``), one transaction; the
+        vector index is rebuilt on next use."""
+        halves = self._float16(vectors, len(records))
+        columns = [f.name for f in fields(ImageRecord)]  # the images columns, same names
+        marks = ", ".join("?" * len(columns))
+        with self._lock, self.transaction() as conn:
+            conn.executemany(
+                f"INSERT INTO images ({', '.join(columns)}) VALUES ({marks})",
+                [astuple(r) for r in records],
+            )
+            conn.executemany(
+                "INSERT INTO vectors (image_id, vector) VALUES (?, ?)",
+                [(r.id, v.tobytes()) for r, v in zip(records, halves, strict=True)],
+            )
+            self._bump(conn)
+            self.live.invalidate()

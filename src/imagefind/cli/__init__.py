@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from imagefind.cli import library_cmds as _library_cmds  # noqa: F401 - registers commands
 from imagefind.cli import models_cmds as _models_cmds  # noqa: F401 - registers commands
+from imagefind.cli import store_cmds as _store_cmds  # noqa: F401 - registers commands
 from imagefind.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
@@ -39,7 +40,11 @@ MULTIPART_FILES = {
                 "type": "object",
                 "required": ["files"],
                 "properties": {
-                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    "files": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "minItems": 1,
+                    }
                 },
             }
         }
@@ -65,7 +70,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 router = APIRouter(prefix="/api", responses=_errors(422, 500))
 State = Annotated[AppState, Depends(get_state)]
-ImageId = Annotated[int, "an image id"]
+# SQLite's INTEGER range: a larger id is a 422 here, not an OverflowError (500) in the catalog.
+ImageId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="an image id")]
 K = Annotated[int, Query(ge=1, le=1000, description="How many results, at most")]
 Threshold = Annotated[
     float | None, Query(ge=-1.0, le=1.0, description="Leave out results scoring below this")

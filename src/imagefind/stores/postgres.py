@@ -363,6 +363,7 @@ class PostgresStore:
             if self._approximate(conn):
                 conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(EF_SEARCH, k)):d}")  # type: ignore[arg-type]
                 conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                conn.execute("SET LOCAL enable_seqscan = off")  # the index, whatever the cost
             else:
                 conn.execute("SET LOCAL enable_indexscan = off")
                 conn.execute("SET LOCAL enable_bitmapscan = off")
@@ -380,10 +381,11 @@ class PostgresStore:
         return scores[:, :width], ids[:, :width]
 
     def _approximate(self, conn: psycopg.Connection) -> bool:
-        """Whether the library is large enough for the HNSW index (planner statistics:
-        no count(*) on every query)."""
+        """Whether the library is large enough for the HNSW index (from the statistics the
+        server keeps, a moment behind, rather than a count(*) on every query)."""
         row = conn.execute(
-            "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'vectors'::regclass"
+            "SELECT greatest(c.reltuples, s.n_live_tup, 0) FROM pg_class c "
+            "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = 'vectors'::regclass"
         ).fetchone()
         return bool(row and row[0] >= EXACT_BELOW)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -218,7 +218,11 @@ class Library:
             progress(0, total)
         out = Outcome()
         if candidates:
-            out = self._pipeline(batch_size, workers, step).run(candidates, relink)
+            try:
+                claimed = self._claimed(candidates, batch_size, step)
+                out = self._pipeline(batch_size, workers, step).run(claimed, relink)
+            finally:
+                self.catalog.release_claims()
         removed = [rec for recs in gone.values() for rec in recs]
         if removed:
             self._remove_records([r.id for r in removed])
@@ -232,6 +236,19 @@ class Library:
         summary.skipped += [Skipped(path=p.path, reason=p.reason) for p in out.skipped]
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
+
+    def _claimed(
+        self, items: list[Item], chunk: int, passed: Callable[[int], None]
+    ) -> Iterator[Item]:
+        """Claim files a few at a time, just before they are read: indexing workers that
+        share a store split a folder instead of encoding its files twice. Files another
+        worker holds are passed over (and counted as done for the progress bar)."""
+        for start in range(0, len(items), max(1, chunk)):
+            part = items[start : start + max(1, chunk)]
+            mine = self.catalog.claim([it.found for it in part if it.found is not None])
+            if len(mine) < len(part):
+                passed(len(part) - len(mine))
+            yield from (it for it in part if it.name in mine)
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
         """Add one image: bytes are stored as an upload (content-addressed, deduplicated)."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from imagefind.errors import ImagefindError, QueryError
-from imagefind.query import MAX_QUERY_LENGTH, QueryPart, combine, parse_query
+from imagefind.query import MAX_PARTS, MAX_QUERY_LENGTH, QueryPart, combine, parse_query
 
 
 def fake_images(*paths: str):
@@ -304,3 +304,9 @@ def test_parse_then_combine() -> None:
     vectors = {"beach": unit(3, 0), "sunset": unit(3, 1), "people": unit(3, 2)}
     out = combine(np.stack([vectors[str(p.value)] for p in parts]), [p.weight for p in parts])
     np.testing.assert_allclose(out, np.array([1.0, 2.0, -1.0]) / np.sqrt(6), rtol=1e-6)
+
+
+def test_too_many_parts_is_refused() -> None:
+    assert len(parse_query(" + ".join(["cat"] * MAX_PARTS))) == MAX_PARTS
+    with pytest.raises(QueryError, match="parts"):
+        parse_query(" + ".join(["cat"] * (MAX_PARTS + 1)))

@@ -33,9 +33,11 @@ import numpy as np
 
 from .errors import QueryError
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_QUERY_LENGTH", "QueryPart", "combine", "parse_query"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_PARTS", "MAX_QUERY_LENGTH", "QueryPart", "combine", "parse_query"]
 
 MAX_QUERY_LENGTH = 2000
+MAX_PARTS = 16
+"""Each part costs an encoder run: more than this is a mistake or an attack, not a search."""
 """Longer queries are refused: CLIP reads 77 tokens per text part, so nobody means them."""
 
 IMAGE_SUFFIXES = frozenset(
@@ -83,9 +85,11 @@ def parse_query(
         )
     if not query.strip():
         raise QueryError("query is empty: give some text, an image path or an #id")
+    parts = _split(query)
+    if len(parts) > MAX_PARTS:
+        raise QueryError(f"query has {len(parts)} parts, at most {MAX_PARTS}: combine fewer")
     return [
-        _classify(sign, weight, raw, quoted, is_image_path)
-        for sign, weight, raw, quoted in _split(query)
+        _classify(sign, weight, raw, quoted, is_image_path) for sign, weight, raw, quoted in parts
     ]
 
 

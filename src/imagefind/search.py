@@ -32,17 +32,23 @@ class Searcher:
 
     def text_vector(self, text: str) -> np.ndarray:
         """A text's embedding, from an LRU cache: users repeat and refine queries."""
+        return self.text_vectors([text])[0]
+
+    def text_vectors(self, texts: list[str]) -> list[np.ndarray]:
+        """Embeddings of several texts; those not cached are encoded in one batch."""
         with self._lock:
-            cached = self._text_cache.get(text)
-            if cached is not None:
-                self._text_cache.move_to_end(text)
-                return cached
-        vector = self._model().encode_texts([text])[0]
-        with self._lock:
-            self._text_cache[text] = vector
-            while len(self._text_cache) > TEXT_CACHE_SIZE:
-                self._text_cache.popitem(last=False)
-        return vector
+            found = {t: self._text_cache[t] for t in texts if t in self._text_cache}
+            for t in found:
+                self._text_cache.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            vectors = self._model().encode_texts(missing)
+            with self._lock:
+                for t, v in zip(missing, vectors, strict=True):
+                    self._text_cache[t] = found[t] = v
+                while len(self._text_cache) > TEXT_CACHE_SIZE:
+                    self._text_cache.popitem(last=False)
+        return [found[t] for t in texts]
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -68,6 +74,7 @@ class Searcher:
         """The vector of a (possibly composite) query and the ids it mentions."""
         exclude: set[int] = set()
         parts = parse_query(query)
+        self.text_vectors([str(p.value) for p in parts if p.kind == "text"])  # one batch
         vectors = np.stack([self.part_vector(p, exclude) for p in parts])
         return combine(vectors, [p.weight for p in parts]), exclude
 

@@ -19,8 +19,7 @@ from imagefind.catalog import Catalog
 from imagefind.errors import ImagefindError
 from imagefind.vectorindex import VectorIndex, build_for, for_size
 
-INDEX_FILE = "index.faiss"  # derived from the catalog; safe to delete
-INDEX_META = "index.json"
+INDEX_META = "index.json"  # with index-<generation>.faiss: derived, safe to delete
 
 
 class LiveIndex:
@@ -84,7 +83,8 @@ class LiveIndex:
             meta = json.loads((self.folder / INDEX_META).read_text())
             if meta.get("generation") != generation:
                 return None
-            return VectorIndex.load(self.folder / INDEX_FILE)
+            index = VectorIndex.load(self.folder / _index_file(generation))
+            return index if len(index) == meta.get("count") else None
         except (OSError, ValueError, ImagefindError):
             return None
 
@@ -97,8 +97,20 @@ class LiveIndex:
         return index
 
     def _save(self, index: VectorIndex, generation: int) -> None:
-        """Best effort: a read-only library still works, it just rebuilds next time."""
+        """Best effort: a read-only library still works, it just rebuilds next time. The file
+        is named by its generation, so two processes saving at once can never pair one's
+        metadata with the other's index."""
+        name = _index_file(generation)
         with contextlib.suppress(ImagefindError, OSError):
-            index.save(self.folder / INDEX_FILE)
+            index.save(self.folder / name)
             meta = {"generation": generation, "count": len(index), "kind": index.kind}
-            (self.folder / INDEX_META).write_text(json.dumps(meta))
+            tmp = self.folder / f".{INDEX_META}.{generation}.tmp"
+            tmp.write_text(json.dumps(meta))
+            tmp.replace(self.folder / INDEX_META)
+            for old in self.folder.glob("index-*.faiss"):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
+
+
+def _index_file(generation: int) -> str:
+    return f"index-{generation}.faiss"

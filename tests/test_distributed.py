@@ -68,3 +68,20 @@ def test_an_interrupted_ray_run_keeps_its_committed_batches(
         assert kept >= 4  # whole batches, committed before the interruption
         rest = lib.index([photo_folder], batch_size=4)
         assert rest.unchanged == kept and rest.added + kept == lib.count()
+
+
+def test_cli_index_with_ray(
+    local_ray: None, tmp_path: Path, tiny_model_dir: Path, photo_folder: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from imagefind.cli import app
+    from tests.conftest import PHOTO_COUNT
+
+    args = ["index", str(photo_folder), "--json", "-L", str(tmp_path / "lib")]
+    result = CliRunner().invoke(app, [*args, "--model", str(tiny_model_dir), "--ray"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["added"] == PHOTO_COUNT and len(summary["skipped"]) == 2

@@ -144,6 +144,7 @@ class RayPipeline:
         ds = ds.map(
             _prepare_row,
             fn_kwargs={"preprocess": self.model.preprocess, "min_side": 2 * self.model.image_size},
+            num_cpus=0.5,  # unlike the encoder's: Ray Data would fuse equal stages into one
         )
         ds = ds.map_batches(
             _Encoder,

@@ -85,11 +85,29 @@ def index_cmd(
             "--workers", "-w", min=1, max=64, help="Decoding threads [default: all cores]."
         ),
     ] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Run the pipeline on Ray Data (see --ray-address).")
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            envvar="RAY_ADDRESS",
+            show_default=False,
+            help="Cluster to join with --ray: auto, or ray://head:10001 [default: a local Ray].",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
+    opener = Library
+    if ray:
+        from imagefind.distributed import RayLibrary
+
+        RayLibrary.ray_address = ray_address
+        opener = RayLibrary
     with (
-        Library.open(library, model=model, precision=precision, store=store) as lib,
+        opener.open(library, model=model, precision=precision, store=store) as lib,
         _progress("Indexing") as bar,
     ):
         task = bar.add_task("index", total=None, rate="")

@@ -150,6 +150,41 @@ def test_finetuned_tiny_clip_finds_green_triangles(cli, tmp_path: Path) -> None:
     assert _top(cli, old, "a green triangle", 3) == ["green-triangle"] * 3
 
 
+def test_cli_reports_bad_rows_and_writes_metrics(tmp_path: Path) -> None:
+    data = make_shapes(tmp_path / "data", per_class=2)
+    (data / "red-circle-000.txt").write_text(" \n")
+    (data / "blue-square-001.png").write_bytes(b"not a picture")
+    base = shapes_checkpoint(tmp_path / "base")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    common = ["finetune", str(data), "--base", str(base), "--out", str(out)]
+
+    bad_choice = runner.invoke(app, [*common, "--train", "middle"])
+    assert bad_choice.exit_code == 1
+    assert "Error: --train 'middle': choose all, projections, or last-N" in bad_choice.output
+    nothing = runner.invoke(app, [*common, "--resume"])
+    assert nothing.exit_code == 1 and "nothing to resume" in nothing.output
+
+    args = [*common, "--max-steps", "2", "-b", "8", "--threads", "1", "--train", "last-1"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert "22 pairs, 2 rows skipped" in result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics == json.loads((out / "metrics.json").read_text())
+    skipped = {Path(s["where"]).name: s["reason"] for s in metrics["data"]["skipped"]}
+    assert skipped["red-circle-000.png"] == "empty caption"
+    assert skipped["blue-square-001.png"].startswith("unreadable image: not a supported image")
+    assert metrics["train"]["steps"] == 2 and metrics["config"]["train"] == "last-1"
+    assert set(metrics["after"]["text_to_image"]) == {"R@1", "R@5", "R@10"}
+
+    again = runner.invoke(app, args)  # human output; the finished run is overwritten
+    assert again.exit_code == 0, again.output
+    lines = again.stdout.splitlines()
+    assert lines[0].split() == ["recall", "i→t@1", "i→t@5", "i→t@10", "t→i@1", "t→i@5", "t→i@10"]
+    assert lines[1].startswith("before") and lines[2].startswith("after")
+    assert f"Model: {out} (use --model {out})" in again.stdout
+
+
 def test_resume_continues_to_the_same_model(tmp_path: Path) -> None:
     """Interrupted after a checkpoint and resumed, a run ends where an unbroken one does."""
     import torch

@@ -36,6 +36,7 @@ from imagefind.finetune.loss import clamp_logit_scale_, clip_loss, init_logit_sc
 from imagefind.finetune.model import (
     image_features,
     load_base,
+    parse_train,
     save_checkpoint,
     select_trainable,
     text_features,
@@ -177,6 +178,7 @@ def finetune(
             f"{out}: an unfinished run is there: add --resume, or pick another --out"
         )
 
+    parse_train(cfg.train)  # a typo must fail now, not after loading a large model
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

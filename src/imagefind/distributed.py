@@ -140,7 +140,9 @@ class RayPipeline:
         gpus = int(ray.cluster_resources().get("GPU", 0))
         cpus = int(ray.cluster_resources().get("CPU", 1))
         model_ref = self.model.name if self.model.name else str(self.model.dir.path)
-        ds = data.from_items([{"item": pickle.dumps(it)} for it in items])
+        rows = [{"item": pickle.dumps(it)} for it in items]
+        # Batch-sized blocks: decoding spreads over the CPUs and streams into the encoder.
+        ds = data.from_items(rows, override_num_blocks=max(1, len(rows) // self.batch_size))
         ds = ds.map(
             _prepare_row,
             fn_kwargs={"preprocess": self.model.preprocess, "min_side": 2 * self.model.image_size},

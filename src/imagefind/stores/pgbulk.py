@@ -44,7 +44,7 @@ def without_index(conn: psycopg.Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute("SET maintenance_work_mem = '2GB'")
         conn.execute("SET max_parallel_maintenance_workers = 4")
         conn.execute(
             "CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors "  # type: ignore[arg-type]

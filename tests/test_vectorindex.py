@@ -252,3 +252,22 @@ def test_threads_search_while_adding() -> None:
         t.join()
     assert errors == []
     assert len(index) == 100
+
+
+def test_ivf_survives_save_and_load(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import imagefind.vectorindex as vi
+
+    monkeypatch.setattr(vi, "SMALL_LIMIT", 10)
+    monkeypatch.setattr(vi, "EXACT_LIMIT", 100)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(20, DIM)).astype(np.float32)
+    vecs = centres[rng.integers(0, 20, 3000)] + rng.normal(0, 0.05, (3000, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(3000, dtype=np.int64) + 7
+    index = vi.build_for(ids, vecs)
+    assert index.kind == "ivf"
+    index.save(tmp_path / "ivf.faiss")
+    loaded = vi.VectorIndex.load(tmp_path / "ivf.faiss")
+    assert loaded.kind == "ivf" and loaded.dim == DIM and len(loaded) == 3000
+    _, found = loaded.search(vecs[:5], 1)
+    assert found[:, 0].tolist() == ids[:5].tolist()

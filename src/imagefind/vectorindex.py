@@ -189,9 +189,9 @@ class VectorIndex:
     def load(cls, path: Path) -> VectorIndex:
         """Read an index written by ``save``."""
         try:
+            # read_index already returns the concrete type; a downcast proxy would not own
+            # the index, which would then be freed under it.
             index = faiss.read_index(str(path))
-            if isinstance(index, faiss.IndexIVF):
-                index = faiss.downcast_index(index)
         except RuntimeError as exc:
             raise LibraryError(f"{path}: cannot read vector index ({_first_line(exc)})") from exc
         if not isinstance(index, faiss.IndexIDMap2 | faiss.IndexIVF):

@@ -35,6 +35,7 @@ def quantize_model(src: Path, out: Path) -> Path:
                     staging / sub / "model.onnx",
                     weight_type=QuantType.QInt8,
                     op_types_to_quantize=OPS,
+                    use_external_data_format=True,  # faster session loads, as in export
                 )
             except Exception as exc:  # onnx/onnxruntime raise many types on bad graphs
                 raise ModelError(

@@ -254,7 +254,7 @@ def test_threads_search_while_adding() -> None:
     assert len(index) == 100
 
 
-def test_ivf_survives_save_and_load(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_ivf_survives_save_and_load(tmp_path, monkeypatch) -> None:
     import imagefind.vectorindex as vi
 
     monkeypatch.setattr(vi, "SMALL_LIMIT", 10)

@@ -13,7 +13,6 @@ from PIL import Image
 from platformdirs import user_data_dir
 
 from imagefind.catalog import ImageRecord, ModelIdentity
-from imagefind.duplicates import find_duplicates
 from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
@@ -390,6 +389,8 @@ class Library:
 
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
         """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates."""
+        from imagefind.duplicates import find_duplicates
+
         return find_duplicates(self.catalog, threshold)
 
 

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from imagefind.cli.app import JsonOpt, app, emit_json, stderr, stdout
-from imagefind.finetune import DEFAULT_BASE
-from imagefind.finetune.data import DEFAULT_TEMPLATE, FORMS, load_pairs
+from imagefind.finetune import DEFAULT_BASE, DEFAULT_TEMPLATE, FORMS
 
 
 def _bar() -> Progress:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("[bold]Fine-tuning"),
         BarColumn(),
@@ -108,6 +111,7 @@ def finetune_cmd(
     from imagefind.finetune import require_torch
 
     require_torch()
+    from imagefind.finetune.data import load_pairs
     from imagefind.finetune.train import FinetuneConfig, finetune
 
     pairs = load_pairs(data, form=form, template=template)

@@ -31,6 +31,5 @@ def copy_cmd(
         emit_json({"images": report.images, "model": report.model, "seconds": report.seconds})
         return
     stdout.print(
-        f"Copied {report.images} image(s) ({report.model}) in {report.seconds:.1f} s; "
-        "counts match."
+        f"Copied {report.images} image(s) ({report.model}) in {report.seconds:.1f} s; counts match."
     )

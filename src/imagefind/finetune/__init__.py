@@ -14,6 +14,9 @@ from typing import Any
 from imagefind.errors import ImagefindError
 
 DEFAULT_BASE = "openai/clip-vit-base-patch32"  # the seed's model
+# Here rather than in ``data`` so the CLI can name them without importing the image stack.
+FORMS: tuple[str, ...] = ("auto", "captions", "classes", "csv", "jsonl")
+DEFAULT_TEMPLATE = "a photo of a {class}"
 
 
 class FinetuneError(ImagefindError):

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from imagefind.errors import ImageError
-from imagefind.finetune import FinetuneError
+from imagefind.finetune import DEFAULT_TEMPLATE, FORMS, FinetuneError
 from imagefind.images import decode, read_file
 from imagefind.models.layout import PreprocessConfig
 from imagefind.models.preprocess import Preprocessor
@@ -31,8 +31,6 @@ from imagefind.query import IMAGE_SUFFIXES
 from imagefind.scanner import FoundFile, walk
 
 Form = Literal["auto", "captions", "classes", "csv", "jsonl"]
-FORMS: tuple[str, ...] = ("auto", "captions", "classes", "csv", "jsonl")
-DEFAULT_TEMPLATE = "a photo of a {class}"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}

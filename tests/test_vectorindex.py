@@ -271,3 +271,34 @@ def test_ivf_survives_save_and_load(tmp_path, monkeypatch) -> None:
     assert loaded.kind == "ivf" and loaded.dim == DIM and len(loaded) == 3000
     _, found = loaded.search(vecs[:5], 1)
     assert found[:, 0].tolist() == ids[:5].tolist()
+
+
+def test_searches_run_beside_writes_without_deadlock() -> None:
+    import threading
+
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(400, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    index = VectorIndex.build(np.arange(200), vecs[:200])
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            for i in range(200):
+                scores, _ = index.search(vecs[i % 200], 5)
+                assert scores.shape[1] == 5
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def write() -> None:
+        for i in range(200, 400):
+            index.add(np.array([i]), vecs[i : i + 1])
+            index.remove(np.array([i - 100]))
+
+    threads = [threading.Thread(target=search) for _ in range(4)] + [threading.Thread(target=write)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and not errors
+    assert len(index) == 200

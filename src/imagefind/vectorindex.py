@@ -7,8 +7,10 @@ is cosine similarity.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import faiss
@@ -22,18 +24,58 @@ _FP16 = faiss.ScalarQuantizer.QT_fp16
 _THREADS = faiss.omp_get_max_threads()
 
 
+class _ReadWriteLock:
+    """Many searches at once, or one writer: FAISS searches may run side by side, but not
+    beside an add or remove. A waiting writer holds back new readers, so it cannot starve."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class VectorIndex:
     """Exact inner-product search whose ids are catalog ids (int64).
 
-    One lock serialises every call: FAISS indexes may not be searched while they change,
-    and a web server shares one index between threads.
+    A read-write lock guards it: FAISS indexes may not be searched while they change, and a
+    web server shares one index between threads that mostly search.
     """
 
     def __init__(self, dim: int, *, _index: faiss.Index | None = None) -> None:
         if dim <= 0:
             raise ValueError(f"vector dimension must be positive, got {dim}")
         self._index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._lock = threading.RLock()
+        self._lock = _ReadWriteLock()
 
     @property
     def kind(self) -> str:
@@ -76,7 +118,7 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         """Every stored id (int64), in storage order."""
-        with self._lock:
+        with self._lock.read():
             if isinstance(self._index, faiss.IndexIDMap2):
                 return faiss.vector_to_array(self._index.id_map).astype(np.int64, copy=False)
             lists = faiss.extract_index_ivf(self._index).invlists
@@ -102,7 +144,7 @@ class VectorIndex:
         if len(last_first) != len(id_array):
             keep = np.sort(len(id_array) - 1 - last_first)
             id_array, matrix = id_array[keep], np.ascontiguousarray(matrix[keep])
-        with self._lock:
+        with self._lock.write():
             self._index.remove_ids(id_array)
             self._index.add_with_ids(matrix, id_array)
 
@@ -111,7 +153,7 @@ class VectorIndex:
         id_array = self._ids(ids)
         if not len(id_array):
             return 0
-        with self._lock:
+        with self._lock.write():
             return int(self._index.remove_ids(id_array))
 
     # --- reading --------------------------------------------------------------------------
@@ -120,7 +162,7 @@ class VectorIndex:
         """Top-``k`` by inner product: (float32 scores [Q, k'], int64 ids [Q, k']), best
         first, with k' = min(k, len(self))."""
         matrix = self._matrix(queries, "queries")
-        with self._lock:
+        with self._lock.read():
             kk = min(int(k), len(self))
             if kk <= 0 or not len(matrix):
                 return np.empty((len(matrix), 0), np.float32), np.empty((len(matrix), 0), np.int64)
@@ -138,7 +180,7 @@ class VectorIndex:
 
     def reconstruct(self, image_id: int) -> np.ndarray:
         """The stored vector of one id (for "more like this image")."""
-        with self._lock:
+        with self._lock.read():
             try:
                 return self._index.reconstruct(int(image_id))
             except RuntimeError as exc:
@@ -178,7 +220,7 @@ class VectorIndex:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock:
+            with self._lock.read():
                 faiss.write_index(self._index, str(tmp))
             os.replace(tmp, path)
         except (OSError, RuntimeError) as exc:

@@ -113,9 +113,10 @@ def test_a_catalogued_file_is_not_claimed_again(pg_url: str, distinct_photos: Pa
 def test_a_replica_sees_every_write_through_the_generation(pg_url: str) -> None:
     writer, replica = PostgresStore.open(pg_url), PostgresStore.open(pg_url)
     writer.bind_model(ModelIdentity("m", DIM, "f"))
-    replica.refresh()
+    assert replica.refresh() is True  # the writer bound a model
     assert replica.refresh() is False
     ids = writer.add(_rows(3), _clustered(3))
+    assert writer.refresh() is False  # its own writes are no news to it
     assert replica.refresh() is True and replica.count() == 3
     scores, found = replica.search(_clustered(3)[:1], 3)
     assert sorted(found[0].tolist()) == sorted(ids) and scores[0, 0] > 0.99

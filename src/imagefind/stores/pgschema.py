@@ -19,6 +19,8 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
+from imagefind.catalog import ModelIdentity
+
 # Advisory-lock namespace (the first key of the two-int form): migrations, model binding and
 # workers' liveness locks live under it, clear of any other application's locks.
 LOCK_NAMESPACE = 0x1F1D
@@ -156,6 +158,25 @@ def register_halfvec(conn: psycopg.Connection, where: str) -> None:
         raise LibraryError(f"{where}: the pgvector extension (halfvec) is missing")
     conn.adapters.register_dumper(Half, type("", (_HalfDumper,), {"oid": info.oid}))
     conn.adapters.register_loader(info.oid, _HalfLoader)
+
+
+def checked_halves(
+    vectors: np.ndarray, count: int, model: ModelIdentity | None, where: str
+) -> list[Half]:
+    """A [count, dim] batch checked against the bound model, as ``Half`` parameters."""
+    from imagefind.errors import LibraryError
+
+    if model is None:
+        raise LibraryError(f"{where}: no model bound to this catalog yet")
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape != (count, model.dim):
+        raise LibraryError(
+            f"{where}: expected vectors of shape ({count}, {model.dim}) for model "
+            f"{model.name}, got {vectors.shape}"
+        )
+    if not np.isfinite(vectors).all():
+        raise LibraryError(f"{where}: refusing to store non-finite vectors")
+    return [Half(v) for v in vectors.astype(np.float16)]
 
 
 def label(spec: str) -> str:

@@ -73,7 +73,9 @@ class PostgresStore:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, spec)
+        store = cls(conn, spec)
+        store._seen_generation = store.generation()
+        return store
 
     def close(self) -> None:
         with self._lock:
@@ -103,11 +105,16 @@ class PostgresStore:
         with self._guard() as conn, conn.transaction():
             yield conn
 
-    @staticmethod
-    def _bump(conn: psycopg.Connection) -> None:
+    def _bump(self, conn: psycopg.Connection) -> None:
         """Last statement of every write: the generation row is the one every writer
-        locks, so it is held for as short a time as possible."""
-        conn.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation'")
+        locks, so it is held for as short a time as possible. Our own write, right after
+        what we had seen, is no news to ``refresh``."""
+        row = conn.execute(
+            "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation' "
+            "RETURNING value::bigint"
+        ).fetchone()
+        if row and row[0] == self._seen_generation + 1:
+            self._seen_generation = int(row[0])
 
     def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
         with self._guard() as conn:
@@ -147,18 +154,7 @@ class PostgresStore:
 
     def _halves(self, vectors: np.ndarray, count: int) -> list[Half]:
         """Validate a [count, dim] batch against the bound model (as the catalog does)."""
-        model = self.model()
-        if model is None:
-            raise LibraryError(f"{self.path}: no model bound to this catalog yet")
-        vectors = np.asarray(vectors)
-        if vectors.ndim != 2 or vectors.shape != (count, model.dim):
-            raise LibraryError(
-                f"{self.path}: expected vectors of shape ({count}, {model.dim}) for model "
-                f"{model.name}, got {vectors.shape}"
-            )
-        if not np.isfinite(vectors).all():
-            raise LibraryError(f"{self.path}: refusing to store non-finite vectors")
-        return [Half(v) for v in vectors.astype(np.float16)]
+        return pgschema.checked_halves(vectors, count, self.model(), self.path)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -392,7 +388,7 @@ class PostgresStore:
 
     def refresh(self) -> bool:
         """Search reads the database, so there is nothing to reload: only report whether
-        anyone wrote since the last call."""
+        another process wrote since the last call (or since opening)."""
         generation = self.generation()
         changed = generation != self._seen_generation
         self._seen_generation = generation

@@ -226,10 +226,11 @@ def test_sigkill_during_index_loses_nothing(
             env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         if trial % 3 == 1:  # by the clock: may land in start-up, walking or a batch
-            time.sleep(rng.uniform(0.3, 2.0))
+            # Short: a fast run must not finish most of the corpus before the kill lands.
+            time.sleep(rng.uniform(0.2, 1.0))
         else:  # by progress: mid-run, right around a commit
             remaining = PHOTOS - len(before)
-            wait_for_rows(library, proc, len(before) + rng.randint(1, min(20, remaining - 24)), 60)
+            wait_for_rows(library, proc, len(before) + rng.randint(1, min(12, remaining - 24)), 60)
             time.sleep(rng.uniform(0, 0.08))
         kills += kill(proc)
         if not (library / CATALOG_NAME).exists():

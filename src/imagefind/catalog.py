@@ -12,15 +12,17 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import astuple, dataclass
+from dataclasses import astuple
 from pathlib import Path
 from typing import Self
 
 import numpy as np
 
+from imagefind.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 from imagefind.errors import LibraryError, NotFoundError
+from imagefind.records import ImageRecord, ModelIdentity, NewImage
 
 _VECTOR_DTYPE = np.dtype("<f2")  # float16 little-endian: half the disk, ample for cosines
 _COLUMNS = (
@@ -28,94 +30,7 @@ _COLUMNS = (
 )
 _IN_IDS = "IN (SELECT value FROM json_each(?))"  # one parameter for any number of ids
 
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    """Which model made the stored vectors; a library answers only queries from the same."""
-
-    name: str
-    dim: int
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class NewImage:
-    """An image as the library hands it in (either a file path or an upload key)."""
-
-    path: str | None
-    upload_key: str | None
-    sha256: str
-    size: int
-    mtime: float | None
-    width: int
-    height: int
-    format: str
-    taken_at: str | None
-    name: str | None = None  # an upload's original file name
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One catalog row."""
-
-    id: int
-    path: str | None
-    upload_key: str | None
-    sha256: str
-    size: int
-    mtime: float | None
-    width: int
-    height: int
-    format: str
-    taken_at: str | None
-    added_at: float
-    name: str | None = None
-
-    @property
-    def display_name(self) -> str:
-        """What a person calls it: the file's name, or the name it was uploaded under."""
-        if self.path is not None:
-            return os.path.basename(self.path)
-        return self.name or f"upload {self.sha256[:8]}"
-
-    @property
-    def source(self) -> str:
-        """Where the image came from, for display: its path, or ``upload:<key>``."""
-        return self.path if self.path is not None else f"upload:{self.upload_key}"
-
-
-_SCHEMA_V1 = (
-    """CREATE TABLE images (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids leak into caches and URLs
-        path TEXT UNIQUE, upload_key TEXT UNIQUE, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-        mtime REAL, width INTEGER NOT NULL, height INTEGER NOT NULL, format TEXT NOT NULL,
-        taken_at TEXT, added_at REAL NOT NULL,
-        CHECK (path IS NOT NULL OR upload_key IS NOT NULL))""",
-    "CREATE INDEX images_sha256 ON images(sha256)",
-    "CREATE INDEX images_newest ON images(added_at DESC, id DESC)",
-    """CREATE TABLE vectors (
-        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
-        vector BLOB NOT NULL)""",
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "INSERT INTO meta (key, value) VALUES ('generation', '0')",
-)
-
-
-def _migrate_v1(conn: sqlite3.Connection) -> None:
-    """Initial schema (statement by statement: executescript would commit)."""
-    for statement in _SCHEMA_V1:
-        conn.execute(statement)
-
-
-def _migrate_v2(conn: sqlite3.Connection) -> None:
-    """Uploads keep the file name they arrived with, for display."""
-    conn.execute("ALTER TABLE images ADD COLUMN name TEXT")
-
-
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
-"""Ordered; migration i takes a catalog from schema version i to i + 1. Append only."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Catalog", "ImageRecord", "ModelIdentity", "NewImage"]
 
 
 class Catalog:

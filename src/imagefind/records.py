@@ -1,0 +1,61 @@
+"""The rows every store keeps: what an image is to imagefind, and which model made its vector."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model made the stored vectors; a library answers only queries from the same."""
+
+    name: str
+    dim: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """An image as the library hands it in (either a file path or an upload key)."""
+
+    path: str | None
+    upload_key: str | None
+    sha256: str
+    size: int
+    mtime: float | None
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    name: str | None = None  # an upload's original file name
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One catalog row."""
+
+    id: int
+    path: str | None
+    upload_key: str | None
+    sha256: str
+    size: int
+    mtime: float | None
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    added_at: float
+    name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """What a person calls it: the file's name, or the name it was uploaded under."""
+        if self.path is not None:
+            return os.path.basename(self.path)
+        return self.name or f"upload {self.sha256[:8]}"
+
+    @property
+    def source(self) -> str:
+        """Where the image came from, for display: its path, or ``upload:<key>``."""
+        return self.path if self.path is not None else f"upload:{self.upload_key}"

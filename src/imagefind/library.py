@@ -13,11 +13,17 @@ from PIL import Image
 from platformdirs import user_data_dir
 
 from imagefind.catalog import ImageRecord, ModelIdentity
-from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
+from imagefind.errors import (
+    ImageError,
+    ImagefindError,
+    LibraryError,
+    ModelMismatchError,
+    NotFoundError,
+)
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
 from imagefind.pipeline import Item, Outcome, Pipeline
-from imagefind.scanner import FoundFile, Problem, walk
+from imagefind.scanner import Problem, walk
 from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Skipped, Stats
 from imagefind.search import Searcher
 from imagefind.storage import FileStore
@@ -288,7 +294,7 @@ class Library:
 
         out = self._pipeline(16, None, None).run(items, relink)
         for problem in out.skipped:
-            errors.append(_image_error(problem))
+            errors.append(ImageError(f"{problem.path}: {problem.reason}"))
         results = []
         for item in items:
             image_id = out.results.get(item.key, duplicates.get(item.key))
@@ -392,12 +398,3 @@ class Library:
         from imagefind.duplicates import find_duplicates
 
         return find_duplicates(self.catalog, threshold)
-
-
-def _image_error(problem: Problem) -> ImagefindError:
-    from imagefind.errors import ImageError
-
-    return ImageError(f"{problem.path}: {problem.reason}")
-
-
-__all__ = ["FoundFile", "Library", "default_library_path"]

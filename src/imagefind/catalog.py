@@ -22,7 +22,7 @@ import numpy as np
 
 from imagefind.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 from imagefind.errors import LibraryError, NotFoundError
-from imagefind.records import ImageRecord, ModelIdentity, NewImage
+from imagefind.records import ImageRecord, ModelIdentity, NewImage, RowLookups
 
 _VECTOR_DTYPE = np.dtype("<f2")  # float16 little-endian: half the disk, ample for cosines
 _COLUMNS = (
@@ -33,7 +33,7 @@ _IN_IDS = "IN (SELECT value FROM json_each(?))"  # one parameter for any number 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Catalog", "ImageRecord", "ModelIdentity", "NewImage"]
 
 
-class Catalog:
+class Catalog(RowLookups):
     """Thread-safe handle on one catalog file (one connection, serialised by a lock)."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
@@ -291,33 +291,11 @@ class Catalog:
 
     # --- reading --------------------------------------------------------------------------
 
-    def get(self, image_id: int) -> ImageRecord:
-        """One row; NotFoundError if there is none."""
-        rows = self._select("WHERE id = ?", (int(image_id),))
-        if not rows:
-            raise NotFoundError(f"no image with id {image_id}")
-        return rows[0]
-
     def get_many(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
         """Rows by id (unknown ids are absent from the result)."""
         wanted = json.dumps([int(i) for i in ids])
         rows = self._select(f"WHERE id {_IN_IDS}", (wanted,))
         return {row.id: row for row in rows}
-
-    def by_path(self, path: str) -> ImageRecord | None:
-        rows = self._select("WHERE path = ?", (path,))
-        return rows[0] if rows else None
-
-    def by_sha256(self, sha256: str) -> list[ImageRecord]:
-        """Every row with this content (duplicates, renamed files), oldest id first."""
-        return self._select("WHERE sha256 = ? ORDER BY id", (sha256,))
-
-    def shared_content(self) -> list[ImageRecord]:
-        """Rows whose bytes another row also has (exact duplicates), grouped by content."""
-        return self._select(
-            "WHERE sha256 IN (SELECT sha256 FROM images GROUP BY sha256 HAVING COUNT(*) > 1) "
-            "ORDER BY sha256, id"
-        )
 
     def paths_under(self, root: str) -> dict[str, ImageRecord]:
         """Rows for ``root`` itself or any file below it (what re-indexing a folder compares

@@ -1,9 +1,13 @@
-"""The rows every store keeps: what an image is to imagefind, and which model made its vector."""
+"""The rows every store keeps (what an image is to imagefind, which model made its vector)
+and the lookups every store phrases alike in SQL."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from imagefind.errors import NotFoundError
 
 
 @dataclass(frozen=True)
@@ -59,3 +63,34 @@ class ImageRecord:
     def source(self) -> str:
         """Where the image came from, for display: its path, or ``upload:<key>``."""
         return self.path if self.path is not None else f"upload:{self.upload_key}"
+
+
+class RowLookups:
+    """Mixed into a store that has ``_select(where, params)`` over its ``images`` table."""
+
+    PLACEHOLDER = "?"
+
+    def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
+        raise NotImplementedError
+
+    def get(self, image_id: int) -> ImageRecord:
+        """One row; NotFoundError if there is none."""
+        rows = self._select(f"WHERE id = {self.PLACEHOLDER}", (int(image_id),))
+        if not rows:
+            raise NotFoundError(f"no image with id {image_id}")
+        return rows[0]
+
+    def by_path(self, path: str) -> ImageRecord | None:
+        rows = self._select(f"WHERE path = {self.PLACEHOLDER}", (path,))
+        return rows[0] if rows else None
+
+    def by_sha256(self, sha256: str) -> list[ImageRecord]:
+        """Every row with this content (duplicates, renamed files), oldest id first."""
+        return self._select(f"WHERE sha256 = {self.PLACEHOLDER} ORDER BY id", (sha256,))
+
+    def shared_content(self) -> list[ImageRecord]:
+        """Rows whose bytes another row also has (exact duplicates), grouped by content."""
+        return self._select(
+            "WHERE sha256 IN (SELECT sha256 FROM images GROUP BY sha256 HAVING COUNT(*) > 1) "
+            "ORDER BY sha256, id"
+        )

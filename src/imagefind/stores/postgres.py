@@ -21,6 +21,7 @@ import psycopg
 
 from imagefind.catalog import ImageRecord, ModelIdentity, NewImage
 from imagefind.errors import LibraryError, NotFoundError
+from imagefind.records import RowLookups
 from imagefind.scanner import FoundFile
 from imagefind.stores import pgbulk, pgclaims, pgschema
 from imagefind.stores.pgschema import Half, label, reason
@@ -38,11 +39,13 @@ EF_SEARCH = 200
 0.96 at 2.2 ms (benchmarks/scaling.py, docs/scaling.md)."""
 
 
-class PostgresStore:
+class PostgresStore(RowLookups):
     """A library's rows and vectors in one PostgreSQL database (the ``Store`` face).
 
     One connection, serialised by a lock, like the SQLite catalog; autocommit, with an
     explicit transaction around every write."""
+
+    PLACEHOLDER = "%s"
 
     def __init__(self, conn: psycopg.Connection, spec: str) -> None:
         self._conn = conn
@@ -273,28 +276,9 @@ class PostgresStore:
 
     # --- reading --------------------------------------------------------------------------
 
-    def get(self, image_id: int) -> ImageRecord:
-        rows = self._select("WHERE id = %s", (int(image_id),))
-        if not rows:
-            raise NotFoundError(f"no image with id {image_id}")
-        return rows[0]
-
     def get_many(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
         rows = self._select("WHERE id = ANY(%s)", ([int(i) for i in ids],))
         return {row.id: row for row in rows}
-
-    def by_path(self, path: str) -> ImageRecord | None:
-        rows = self._select("WHERE path = %s", (path,))
-        return rows[0] if rows else None
-
-    def by_sha256(self, sha256: str) -> list[ImageRecord]:
-        return self._select("WHERE sha256 = %s ORDER BY id", (sha256,))
-
-    def shared_content(self) -> list[ImageRecord]:
-        return self._select(
-            "WHERE sha256 IN (SELECT sha256 FROM images GROUP BY sha256 HAVING count(*) > 1) "
-            "ORDER BY sha256, id"
-        )
 
     def paths_under(self, root: str) -> dict[str, ImageRecord]:
         import os

@@ -19,7 +19,15 @@ BPE_NAME = "open_clip/bpe_simple_vocab_16e6.txt.gz"
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
+_SHAPES_LAYERS = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2
+)
+
 SIZES = {
+    # Wider and finer than "tiny", for 64-px pictures: learns coloured shapes in seconds.
+    "shapes": dict(
+        text=_SHAPES_LAYERS, vision=dict(patch_size=16, **_SHAPES_LAYERS), projection_dim=64
+    ),
     # A few small layers: seconds to build and export, milliseconds to run.
     "tiny": dict(
         text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
@@ -93,7 +101,7 @@ def vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
     return {tok: i for i, tok in enumerate(vocab)}, merges  # type: ignore[return-value]
 
 
-def random_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
+def random_checkpoint(out: Path, size: str = "tiny", seed: int = 0, image_size: int = 224) -> Path:
     """Save a random-weight transformers CLIP checkpoint (model, tokenizer, preprocessor)."""
     import torch
     from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
@@ -108,7 +116,7 @@ def random_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
             pad_token_id=49407,
             **spec["text"],
         ),
-        vision_config=dict(image_size=224, **spec["vision"]),
+        vision_config=dict(image_size=image_size, **spec["vision"]),
         projection_dim=spec["projection_dim"],
     )
     torch.manual_seed(seed)
@@ -122,10 +130,10 @@ def random_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
             {
                 "image_processor_type": "CLIPImageProcessor",
                 "do_resize": True,
-                "size": {"shortest_edge": 224},
+                "size": {"shortest_edge": image_size},
                 "resample": 3,
                 "do_center_crop": True,
-                "crop_size": {"height": 224, "width": 224},
+                "crop_size": {"height": image_size, "width": image_size},
                 "do_rescale": True,
                 "rescale_factor": 1 / 255,
                 "do_normalize": True,

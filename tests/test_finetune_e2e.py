@@ -71,33 +71,10 @@ def make_shapes(root: Path, per_class: int, seed: int = 0, captions: bool = True
 
 
 def shapes_checkpoint(out: Path, seed: int = 0) -> Path:
-    """A random tiny CLIP for 64-px pictures: 2 layers of width 64, 16-px patches. Wider
-    and finer than modelkit's "tiny", so it learns shapes in seconds; CLIP's vocabulary."""
-    import torch
-    from transformers import CLIPConfig, CLIPModel
-
+    """A random tiny CLIP for 64-px pictures (modelkit's "shapes" size); CLIP's vocabulary."""
     from tests.modelkit import random_checkpoint
 
-    random_checkpoint(out, "tiny", seed)  # tokenizer and preprocessor_config.json
-    layers = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2)
-    config = CLIPConfig(
-        text_config=dict(
-            vocab_size=49408,
-            max_position_embeddings=77,
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
-            **layers,
-        ),
-        vision_config=dict(image_size=IMAGE_SIZE, patch_size=16, **layers),
-        projection_dim=64,
-    )
-    torch.manual_seed(seed)
-    CLIPModel(config).save_pretrained(out)
-    processor = json.loads((out / "preprocessor_config.json").read_text())
-    processor["size"] = {"shortest_edge": IMAGE_SIZE}
-    processor["crop_size"] = {"height": IMAGE_SIZE, "width": IMAGE_SIZE}
-    (out / "preprocessor_config.json").write_text(json.dumps(processor))
+    random_checkpoint(out, "shapes", seed, image_size=IMAGE_SIZE)
     return out
 
 

@@ -78,10 +78,10 @@ def test_sigkill_during_index_loses_nothing(
         )  # fmt: skip
         if trial % 3 == 1:  # by the clock: may land in start-up, walking or a batch
             # Short: a fast run must not finish most of the corpus before the kill lands.
-            time.sleep(rng.uniform(0.2, 1.0))
+            time.sleep(rng.uniform(0.2, 0.6))
         else:  # by progress: mid-run, right around a commit
             remaining = PHOTOS - len(before)
-            wait_for_rows(library, proc, len(before) + rng.randint(1, min(12, remaining - 24)), 60)
+            wait_for_rows(library, proc, len(before) + rng.randint(1, min(8, remaining - 24)), 60)
             time.sleep(rng.uniform(0, 0.08))
         kills += kill(proc)
         if not (library / CATALOG_NAME).exists():

@@ -22,7 +22,7 @@ import numpy as np
 
 from imagefind.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 from imagefind.errors import LibraryError, NotFoundError
-from imagefind.records import ImageRecord, ModelIdentity, NewImage, RowLookups
+from imagefind.records import ImageRecord, ModelIdentity, NewImage, RowLookups, checked_vectors
 
 _VECTOR_DTYPE = np.dtype("<f2")  # float16 little-endian: half the disk, ample for cosines
 _COLUMNS = (
@@ -181,17 +181,7 @@ class Catalog(RowLookups):
 
     def _float16(self, vectors: np.ndarray, count: int) -> np.ndarray:
         """Validate a [count, dim] batch against the bound model; return it as float16."""
-        model = self.model()
-        if model is None:
-            raise LibraryError(f"{self.path}: no model bound to this catalog yet")
-        vectors = np.asarray(vectors)
-        if vectors.ndim != 2 or vectors.shape != (count, model.dim):
-            raise LibraryError(
-                f"{self.path}: expected vectors of shape ({count}, {model.dim}) for model "
-                f"{model.name}, got {vectors.shape}"
-            )
-        if not np.isfinite(vectors).all():
-            raise LibraryError(f"{self.path}: refusing to store non-finite vectors")
+        vectors = checked_vectors(vectors, count, self.model(), str(self.path))
         return np.ascontiguousarray(vectors, dtype=_VECTOR_DTYPE)
 
     # --- writing --------------------------------------------------------------------------

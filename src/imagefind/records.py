@@ -7,7 +7,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from imagefind.errors import NotFoundError
+import numpy as np
+
+from imagefind.errors import LibraryError, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,21 @@ class RowLookups:
             "WHERE sha256 IN (SELECT sha256 FROM images GROUP BY sha256 HAVING COUNT(*) > 1) "
             "ORDER BY sha256, id"
         )
+
+
+def checked_vectors(
+    vectors: np.ndarray, count: int, model: ModelIdentity | None, where: str
+) -> np.ndarray:
+    """A [count, dim] batch checked against the bound model before any store keeps it:
+    both stores refuse the same wrong shapes and non-finite values with the same words."""
+    if model is None:
+        raise LibraryError(f"{where}: no model bound to this catalog yet")
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape != (count, model.dim):
+        raise LibraryError(
+            f"{where}: expected vectors of shape ({count}, {model.dim}) for model "
+            f"{model.name}, got {vectors.shape}"
+        )
+    if not np.isfinite(vectors).all():
+        raise LibraryError(f"{where}: refusing to store non-finite vectors")
+    return vectors

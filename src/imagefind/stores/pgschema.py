@@ -20,6 +20,7 @@ from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from imagefind.catalog import ModelIdentity
+from imagefind.records import checked_vectors
 
 # Advisory-lock namespace (the first key of the two-int form): migrations, model binding and
 # workers' liveness locks live under it, clear of any other application's locks.
@@ -164,18 +165,7 @@ def checked_halves(
     vectors: np.ndarray, count: int, model: ModelIdentity | None, where: str
 ) -> list[Half]:
     """A [count, dim] batch checked against the bound model, as ``Half`` parameters."""
-    from imagefind.errors import LibraryError
-
-    if model is None:
-        raise LibraryError(f"{where}: no model bound to this catalog yet")
-    vectors = np.asarray(vectors)
-    if vectors.ndim != 2 or vectors.shape != (count, model.dim):
-        raise LibraryError(
-            f"{where}: expected vectors of shape ({count}, {model.dim}) for model "
-            f"{model.name}, got {vectors.shape}"
-        )
-    if not np.isfinite(vectors).all():
-        raise LibraryError(f"{where}: refusing to store non-finite vectors")
+    vectors = checked_vectors(vectors, count, model, where)
     return [Half(v) for v in vectors.astype(np.float16)]
 
 

@@ -12,7 +12,6 @@ each stage of the query timed in a fresh process.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import run_part
 from benchmarks.data import DATA, ROOT, vector_library
 from benchmarks.modelcache import b32_model_dirs
 
@@ -252,11 +252,7 @@ def run(quick: bool, *, log: Log = print) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.cli_query", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=1))
-    return 0
+    return run_part("python -m benchmarks.cli_query", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ first use), then:
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import os
 import socket
 import statistics
@@ -30,6 +28,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from benchmarks import run_part
 from benchmarks.cli_query import LIBRARY_SIZE, VENV_BIN, _env
 from benchmarks.data import vector_library
 from benchmarks.modelcache import b32_model_dirs
@@ -207,11 +206,7 @@ def run(quick: bool, *, log: Log = print) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.http_query", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=1))
-    return 0
+    return run_part("python -m benchmarks.http_query", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -32,26 +32,40 @@ LIBRARY_SIZE = 100_000
 Log = Callable[[str], object]
 
 _STAGES = r"""
-import json, sys, time
-t = [time.perf_counter()]
-marks = {}
+import contextlib, io, json, sys, time
+t0 = time.perf_counter()
+last, marks = [t0], {}
 def mark(name):
-    now = time.perf_counter(); marks[name] = round(now - t[0], 4); t[0] = now
+    now = time.perf_counter(); marks[name] = round(now - last[0], 4); last[0] = now
 import imagefind.cli  # what the command imports before it runs
 mark("import imagefind.cli")
 from imagefind.library import Library
-lib = Library.open(sys.argv[1]); mark("Library.open")
-model = lib.model; mark("load_model + fingerprint check")
-model.tokenizer; mark("tokenizer load")
-model.textual.session; mark("text session load")
-model.encode_texts([sys.argv[2]]); mark("first text encode")
-model.encode_texts([sys.argv[2] + " "]); mark("second text encode")
-import numpy as np
-probe = np.ones((1, model.dim), np.float32) / np.sqrt(model.dim)
-store = lib.catalog if hasattr(lib.catalog, "search") else lib.vector_index
-store.search(probe, 10); mark("vector index load + one top-10")
-lib.search(sys.argv[2] + "!"); mark("search (encode + top-10 + rows)")
-lib.close(); mark("close")
+from imagefind.models.session import OnnxGraph
+from imagefind.models.tokenizer import ClipTokenizer
+from imagefind.stores.liveindex import LiveIndex
+def timed(cls, name, label):
+    inner = getattr(cls, name)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            marks[label] = round(time.perf_counter() - start, 4)
+    setattr(cls, name, wrapper)
+opened = Library.open.__func__
+def open_(cls, *args, **kwargs):
+    mark("argument parsing (typer)")
+    return opened(cls, *args, **kwargs)
+Library.open = classmethod(open_)
+timed(ClipTokenizer, "__init__", "  tokenizer load")
+timed(OnnxGraph, "_load", "  text session load")
+timed(LiveIndex, "_load", "  vector index load (mapped)")
+timed(Library, "search", "search (all of the above, encode, top-10, rows)")
+sys.argv = ["imagefind", "search", sys.argv[2], "--library", sys.argv[1], "--json"]
+from imagefind.cli.app import app
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    app()
+marks["in-process total (the rest: open, print, close)"] = round(time.perf_counter() - t0, 4)
 print(json.dumps(marks))
 """
 
@@ -117,59 +131,31 @@ def stages(library: Path, env: dict[str, str]) -> dict[str, float]:
 
 _SESSIONS = r"""
 import json, statistics, sys, time
+from imagefind.models.session import OnnxGraph
 import numpy as np
-import onnxruntime as ort
-inline, external = sys.argv[1], sys.argv[2]
 ids = np.full((1, 13), 100, np.int32)
 ids[0, -1] = 49407
-def session(path, prepack):
-    o = ort.SessionOptions()
-    o.log_severity_level = 3
-    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if not prepack:
-        o.add_session_config_entry("session.disable_prepacking", "1")
-    t = time.perf_counter()
-    s = ort.InferenceSession(path, sess_options=o, providers=["CPUExecutionProvider"])
-    return s, time.perf_counter() - t
 out = {}
-for name, path, prepack in (("weights inline (as shipped)", inline, True),
-                            ("external data file", external, True),
-                            ("external data, no prepacking", external, False)):
-    loads, runs = [], []
+for name, quick in (("server (optimised, weights prepacked)", False),
+                    ("CLI query (quick start)", True)):
+    loads, firsts, runs = [], [], []
     for _ in range(3):
-        s, load = session(path, prepack)
-        loads.append(load)
-        feed = {s.get_inputs()[0].name: ids}
-        t = time.perf_counter(); s.run(None, feed); first = time.perf_counter() - t
+        graph = OnnxGraph(__import__("pathlib").Path(sys.argv[1]), "text", quick_start=quick)
+        t = time.perf_counter(); graph.session; loads.append(time.perf_counter() - t)
+        t = time.perf_counter(); graph.run(ids); firsts.append(time.perf_counter() - t)
         for _ in range(5):
-            t = time.perf_counter(); s.run(None, feed); runs.append(time.perf_counter() - t)
+            t = time.perf_counter(); graph.run(ids); runs.append(time.perf_counter() - t)
     out[name] = {"load_s": round(statistics.median(loads), 3),
+                 "first_query_ms": round(statistics.median(firsts) * 1000, 1),
                  "query_ms": round(statistics.median(runs) * 1000, 1)}
 print(json.dumps(out))
 """
 
 
-def session_variants(text_onnx: Path, env: dict[str, str]) -> dict[str, Any] | None:
-    """Load time of the text graph as shipped, and with its weights in an external data
-    file (which onnxruntime maps instead of parsing), with and without weight prepacking;
-    and the 13-token query time of each. Needs the ``onnx`` package (dev extra)."""
-    try:
-        import onnx
-    except ImportError:
-        return None
-    target = DATA / "text-external" / text_onnx.parent.parent.name / "model.onnx"
-    if not target.is_file() or target.stat().st_mtime < text_onnx.stat().st_mtime:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        model = onnx.load(str(text_onnx))
-        onnx.save_model(
-            model,
-            str(target),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location="model.onnx_data",
-            size_threshold=1024,
-        )
-    _, proc = _wall([sys.executable, "-c", _SESSIONS, str(text_onnx), str(target)], env)
+def session_variants(text_onnx: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Load and 13-token query time of the text graph loaded as the server loads it and as a
+    one-shot CLI query does (no graph optimisation, no weight prepacking)."""
+    _, proc = _wall([sys.executable, "-c", _SESSIONS, str(text_onnx)], env)
     if proc.returncode != 0:
         return {"error": proc.stderr[-1000:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])

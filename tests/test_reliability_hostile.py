@@ -80,15 +80,15 @@ def test_hostile_corpus_indexes_or_skips_every_file(
     vanishing = corpus.root / "fs" / "vanishing.jpg"
     shutil.copy(corpus.root / "fs" / "real.jpg", vanishing)
     expect[str(vanishing)] = Expect("skipped", "No such file or directory")
-    import imagefind.library as library_module
+    import imagefind.ingest as ingest_module
 
-    real_walk = library_module.walk
+    real_walk = ingest_module.walk
 
     def walk_then_delete(*args: object, **kw: object) -> Iterator[object]:
         yield from real_walk(*args, **kw)  # type: ignore[arg-type]
         vanishing.unlink(missing_ok=True)
 
-    monkeypatch.setattr(library_module, "walk", walk_then_delete)
+    monkeypatch.setattr(ingest_module, "walk", walk_then_delete)
 
     with Library.open(tmp_path / "lib", model=str(tiny_model_dir)) as lib:
         summary = lib.index([corpus.root])

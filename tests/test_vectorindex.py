@@ -191,6 +191,44 @@ def test_save_load_round_trip(tmp_path: Path, stored: tuple) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["index.faiss"]  # no temp left
 
 
+@pytest.mark.parametrize("n", [50, 3000], ids=["flat", "flat-fp16"])
+def test_mapped_index_survives_its_file_and_copies_before_a_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int
+) -> None:
+    """A loaded index maps the file; the file is replaced (as ``save`` does) or deleted
+    under it, and the first change copies the storage (FAISS aborts on resizing a view)."""
+    import imagefind.vectorindex as vi
+
+    monkeypatch.setattr(vi, "SMALL_LIMIT", 1000)
+    ids, vecs = np.arange(n, dtype=np.int64) * 3, unit(n, seed=5)
+    built = vi.build_for(ids, vecs)
+    path = tmp_path / "index.faiss"
+    built.save(path)
+    loaded = VectorIndex.load(path)
+    assert loaded.kind == built.kind == ("flat" if n < 1000 else "flat-fp16")
+    assert loaded._mapped
+    VectorIndex.build(ids[:1], vecs[:1]).save(path)  # replaced on disk
+    (tmp_path / "other").write_bytes(b"x" * 4096)
+    path.unlink()
+    queries = unit(3, seed=6)
+    for a, b in zip(loaded.search(queries, 5), built.search(queries, 5), strict=True):
+        assert np.array_equal(a, b)
+    assert loaded.remove(ids[:2]) == 2 and not loaded._mapped
+    loaded.add([1], vecs[:1])
+    assert len(loaded) == n - 1 and 1 in loaded and ids[0] not in loaded
+    assert loaded.search(vecs[:1], 1)[1][0, 0] == 1
+
+
+def test_unmapped_load_is_a_copy(tmp_path: Path, stored: tuple) -> None:
+    ids, vecs = stored
+    path = tmp_path / "index.faiss"
+    VectorIndex.build(ids, vecs).save(path)
+    loaded = VectorIndex.load(path, mapped=False)
+    assert not loaded._mapped
+    loaded.add([1], vecs[:1])
+    assert 1 in loaded and len(loaded) == len(ids) + 1
+
+
 @pytest.mark.parametrize("content", [b"", b"not a faiss index at all"], ids=["empty", "junk"])
 def test_load_bad_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "index.faiss"

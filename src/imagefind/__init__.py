@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from imagefind.errors import (
     ImageError,
     ImagefindError,
@@ -19,9 +22,32 @@ from imagefind.errors import (
     NotFoundError,
     QueryError,
 )
-from imagefind.library import Library, default_library_path
-from imagefind.models import ClipModel, load_model
-from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Stats
+
+if TYPE_CHECKING:
+    from imagefind.library import Library, default_library_path
+    from imagefind.models import ClipModel, load_model
+    from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Stats
+
+# Imported on first use: ``import imagefind.cli`` (a cold query) should load only what the
+# command needs, not pydantic and the image stack.
+_LAZY = {
+    "Library": "imagefind.library",
+    "default_library_path": "imagefind.library",
+    "ClipModel": "imagefind.models",
+    "load_model": "imagefind.models",
+    **dict.fromkeys(
+        ["AddResult", "DuplicateGroup", "Hit", "ImageOut", "IndexSummary", "Stats"],
+        "imagefind.schemas",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'imagefind' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 from platformdirs import user_data_dir
 
 from imagefind.catalog import ImageRecord, ModelIdentity
 from imagefind.errors import (
-    ImageError,
     ImagefindError,
     LibraryError,
     ModelMismatchError,
@@ -22,12 +20,13 @@ from imagefind.errors import (
 )
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
-from imagefind.pipeline import Item, Outcome, Pipeline
-from imagefind.scanner import Problem, walk
-from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Skipped, Stats
+from imagefind.schemas import AddResult, DuplicateGroup, Hit, IndexSummary, Stats
 from imagefind.search import Searcher
 from imagefind.storage import FileStore
 from imagefind.stores import Store, open_store
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def default_library_path() -> Path:
@@ -38,8 +37,16 @@ def default_library_path() -> Path:
 class Library:
     """One library directory: catalog, thumbnails, uploads, bound to one model."""
 
-    def __init__(self, path: Path, catalog: Store, model: str | ClipModel | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        catalog: Store,
+        model: str | ClipModel | None,
+        *,
+        quick_start: bool = False,
+    ) -> None:
         self.path = path
+        self.quick_start = quick_start
         self.catalog = catalog
         self.store = FileStore(path)
         self._model_arg = model
@@ -55,9 +62,11 @@ class Library:
         model: str | ClipModel | None = None,
         precision: str | None = None,
         store: str | None = None,
+        quick_start: bool = False,
     ) -> Library:
         """Open (or create) a library. ``model`` defaults to the one the library is bound to;
-        ``precision="int8"`` runs (and binds) a cached int8 copy of it."""
+        ``precision="int8"`` runs (and binds) a cached int8 copy of it; ``quick_start`` is for
+        a process that runs a query or two and exits (see :func:`load_model`)."""
         root = Path(path).expanduser() if path is not None else default_library_path()
         if root.exists() and not root.is_dir():
             raise LibraryError(f"{root}: not a folder (a library is a folder)")
@@ -67,11 +76,11 @@ class Library:
         if precision is not None and not isinstance(model, ClipModel):
             base = split_precision(model or (bound.name if bound else model_name(None)))[0]
             model = base if precision == "fp32" else f"{base}@{precision}"
-        lib = cls(root.resolve(), catalog, model)
+        lib = cls(root.resolve(), catalog, model, quick_start=quick_start)
         if isinstance(model, ClipModel):  # loaded already: bind it now, or refuse it
             lib._check_model(model)
         elif bound is not None and isinstance(model, str) and model != bound.name:
-            lib._check_model(load_model(model))
+            lib._check_model(load_model(model, quick_start=quick_start))
         return lib
 
     def close(self) -> None:
@@ -92,7 +101,9 @@ class Library:
             if self._model is None:
                 bound = self.catalog.model()
                 name = self._model_arg if isinstance(self._model_arg, str) else None
-                model = load_model(name or (bound.name if bound else None))
+                model = load_model(
+                    name or (bound.name if bound else None), quick_start=self.quick_start
+                )
                 self._check_model(model)
                 self._model = model
             return self._model
@@ -149,21 +160,6 @@ class Library:
 
     # -- adding and removing ----------------------------------------------------------------
 
-    def _pipeline(
-        self, batch_size: int, workers: int | None, progress: Callable[[int], None] | None
-    ) -> Pipeline:
-        model = self.model
-        return Pipeline(
-            self.catalog,
-            self.store,
-            model.encode_pixels,
-            model.preprocess,
-            2 * model.image_size,
-            batch_size=batch_size,
-            workers=workers,
-            progress=progress,
-        )
-
     def index(
         self,
         paths: Sequence[str | Path],
@@ -174,86 +170,9 @@ class Library:
     ) -> IndexSummary:
         """Index folders (recursively) or files. Incremental: unchanged files are skipped,
         moved ones re-linked by content, changed ones re-encoded, vanished ones pruned."""
-        started = time.monotonic()
-        summary = IndexSummary()
-        candidates: list[Item] = []
-        gone: dict[str, list[ImageRecord]] = {}
-        for raw in paths:
-            root = Path(os.path.abspath(Path(raw).expanduser()))
-            existing = self.catalog.paths_under(str(root))
-            seen: set[str] = set()
-            for found in walk(root, exclude=self.path):
-                seen.add(found.path)
-                if isinstance(found, Problem):
-                    summary.skipped.append(Skipped(path=found.path, reason=found.reason))
-                    continue
-                rec = existing.get(found.path)
-                if rec is not None and rec.size == found.size and rec.mtime == found.mtime:
-                    summary.unchanged += 1
-                else:
-                    candidates.append(Item(name=found.path, found=found))
-            for p, rec in existing.items():
-                if p not in seen and not os.path.lexists(p):
-                    gone.setdefault(rec.sha256, []).append(rec)
+        from imagefind.ingest import index_paths  # the image stack: not needed to search
 
-        def relink(item: Item, out: Outcome) -> bool:
-            assert item.found is not None and item.known is not None
-            current = self.catalog.by_path(item.found.path)
-            if current is None and gone.get(item.sha256):
-                moved = gone[item.sha256].pop()
-                self.catalog.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
-                out.renamed.append(moved.id)
-                return True
-            if current is not None and current.sha256 == item.sha256:  # touched, not changed
-                self.catalog.relink(current.id, item.found.path, item.found.size, item.found.mtime)
-                out.updated.append(current.id)
-                return True
-            return False  # a copy of known content: a new row with the known vector
-
-        total = len(candidates)
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress(done, total)
-
-        if progress:
-            progress(0, total)
-        out = Outcome()
-        if candidates:
-            try:
-                claimed = self._claimed(candidates, batch_size, step)
-                out = self._pipeline(batch_size, workers, step).run(claimed, relink)
-            finally:
-                self.catalog.release_claims()
-        removed = [rec for recs in gone.values() for rec in recs]
-        if removed:
-            self._remove_records([r.id for r in removed])
-        self.collect_garbage()  # files a killed run wrote but never committed
-        summary.added = len(out.added) + len(out.copies)
-        summary.copies = len(out.copies)
-        summary.updated = len(out.updated)
-        summary.renamed = len(out.renamed)
-        summary.removed = len(removed)
-        summary.encoded = out.encoded
-        summary.skipped += [Skipped(path=p.path, reason=p.reason) for p in out.skipped]
-        summary.seconds = round(time.monotonic() - started, 3)
-        return summary
-
-    def _claimed(
-        self, items: list[Item], chunk: int, passed: Callable[[int], None]
-    ) -> Iterator[Item]:
-        """Claim files a few at a time, just before they are read: indexing workers that
-        share a store split a folder instead of encoding its files twice. Files another
-        worker holds are passed over (and counted as done for the progress bar)."""
-        for start in range(0, len(items), max(1, chunk)):
-            part = items[start : start + max(1, chunk)]
-            mine = self.catalog.claim([it.found for it in part if it.found is not None])
-            if len(mine) < len(part):
-                passed(len(part) - len(mine))
-            yield from (it for it in part if it.name in mine)
+        return index_paths(self, paths, batch_size=batch_size, workers=workers, progress=progress)
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
         """Add one image: bytes are stored as an upload (content-addressed, deduplicated)."""
@@ -270,45 +189,9 @@ class Library:
         self, uploads: Sequence[tuple[str, bytes | str | Path]]
     ) -> tuple[list[AddResult], list[ImagefindError]]:
         """Store uploads, one result or one error each (a web upload of many files)."""
-        items, errors, duplicates = [], [], {}
-        for position, (name, data) in enumerate(uploads):
-            if isinstance(data, str | Path):
-                found = next(walk(Path(data)))
-                if isinstance(found, Problem):
-                    errors.append(ImagefindError(f"{found.path}: {found.reason}"))
-                    continue
-                items.append(Item(name=name, key=str(position), found=found))
-            else:
-                items.append(Item(name=name, key=str(position), data=data))
+        from imagefind.ingest import add_uploads
 
-        def relink(item: Item, out: Outcome) -> bool:
-            assert item.known is not None
-            if item.found is None:  # the same bytes are already here
-                duplicates[item.key] = item.known.id
-                return True
-            current = self.catalog.by_path(item.found.path)
-            if current is not None:
-                duplicates[item.key] = current.id
-                return True
-            return False
-
-        out = self._pipeline(16, None, None).run(items, relink)
-        for problem in out.skipped:
-            errors.append(ImageError(f"{problem.path}: {problem.reason}"))
-        results = []
-        for item in items:
-            image_id = out.results.get(item.key, duplicates.get(item.key))
-            if image_id is not None:
-                rec = self.catalog.get(image_id)
-                results.append(
-                    AddResult(
-                        name=item.name,
-                        id=image_id,
-                        duplicate=item.key in duplicates,
-                        image=ImageOut.of(rec),
-                    )
-                )
-        return results, errors
+        return add_uploads(self, uploads)
 
     def remove(self, targets: Sequence[int | str | Path]) -> list[ImageRecord]:
         """Remove images by id or by path (a folder removes everything under it)."""
@@ -322,9 +205,10 @@ class Library:
             if not recs:
                 raise NotFoundError(f"{target}: not in the library")
             ids += [r.id for r in recs.values()]
-        return self._remove_records(ids)
+        return self.remove_ids(ids)
 
-    def _remove_records(self, ids: list[int]) -> list[ImageRecord]:
+    def remove_ids(self, ids: list[int]) -> list[ImageRecord]:
+        """Remove rows and the files no remaining row shares."""
         removed = self.catalog.remove(ids)
         self.store.discard({r.sha256 for r in removed if not self.catalog.by_sha256(r.sha256)})
         return removed

@@ -4,8 +4,6 @@ Every command opens the library, calls one method and prints the result; the lib
 exceptions become ``Error: ...`` with exit code 1 (a traceback only with ``--debug``).
 """
 
-from __future__ import annotations
-
 from imagefind.cli import finetune_cmds as _finetune_cmds  # noqa: F401 - registers commands
 from imagefind.cli import library_cmds as _library_cmds  # noqa: F401 - registers commands
 from imagefind.cli import models_cmds as _models_cmds  # noqa: F401 - registers commands

@@ -4,8 +4,6 @@ torch is imported only when the command runs: it is the optional ``export`` extr
 rest of the CLI must work without it.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,7 +17,7 @@ from imagefind.cli.app import JsonOpt, app, emit_json, stderr, stdout
 from imagefind.finetune import DEFAULT_BASE, DEFAULT_TEMPLATE, FORMS
 
 
-def _bar() -> Progress:
+def _bar() -> "Progress":
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
@@ -29,7 +27,7 @@ def _bar() -> Progress:
         TextColumn("loss {task.fields[loss]}"),
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
-        console=stderr,
+        console=stderr.rich,
         disable=not stderr.is_terminal,
         transient=True,
     )

@@ -1,7 +1,5 @@
 """Library commands: index, search, similar, remove, duplicates, stats, reindex, serve."""
 
-from __future__ import annotations
-
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +16,7 @@ from imagefind.cli.app import (
     StoreOpt,
     app,
     emit_json,
+    exit_fast,
     stderr,
     stdout,
 )
@@ -37,7 +36,7 @@ ThresholdOpt = Annotated[
 ]
 
 
-def _progress(label: str) -> Progress:
+def _progress(label: str) -> "Progress":
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -52,7 +51,7 @@ def _progress(label: str) -> Progress:
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
-        console=stderr,
+        console=stderr.rich,
         disable=not stderr.is_terminal,
         transient=True,
     )
@@ -159,8 +158,9 @@ def search_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Find images matching a text query; prints score<TAB>path, best first."""
-    with Library.open(library, model=model, store=store) as lib:
+    with Library.open(library, model=model, store=store, quick_start=True) as lib:
         _print_hits(lib.search(query, k=k, threshold=threshold), as_json, query, "text")
+    exit_fast()
 
 
 @app.command("similar")
@@ -175,8 +175,9 @@ def similar_cmd(
 ) -> None:
     """Find images like a given one (the image itself is left out, exact copies are not)."""
     target: int | str = int(image) if image.isdigit() and not Path(image).exists() else image
-    with Library.open(library, model=model, store=store) as lib:
+    with Library.open(library, model=model, store=store, quick_start=True) as lib:
         _print_hits(lib.similar(target, k=k, threshold=threshold), as_json, image, "image")
+    exit_fast()
 
 
 @app.command("remove")

@@ -1,7 +1,5 @@
 """Model commands: list, download, export, quantize; and ``embed``."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path

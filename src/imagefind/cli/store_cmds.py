@@ -1,7 +1,5 @@
 """``imagefind store``: moving a library between the embedded store and PostgreSQL."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -54,9 +54,12 @@ def load_model(
     precision: str | None = None,
     threads: int | None = None,
     providers: list[str] | None = None,
+    quick_start: bool = False,
 ) -> ClipModel:
     """The model named by ``name`` (or IMAGEFIND_MODEL, or the default), downloading it once;
-    ``precision="int8"`` (or a name ending in ``@int8``) runs a cached int8 copy."""
+    ``precision="int8"`` (or a name ending in ``@int8``) runs a cached int8 copy.
+    ``quick_start`` suits a process that encodes a few inputs and exits (sessions load
+    several times faster, then run slower)."""
     from imagefind.models.hub import model_name
 
     base, named_precision = split_precision(model_name(name))
@@ -68,4 +71,6 @@ def load_model(
     label = ref.name
     if precision == "int8":
         path, label = int8_copy(path), f"{ref.name}@int8"
-    return ClipModel(read_model_dir(path), label, threads=threads, providers=providers)
+    return ClipModel(
+        read_model_dir(path), label, threads=threads, providers=providers, quick_start=quick_start
+    )

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-from PIL import Image
 
 from imagefind.errors import ModelError
-from imagefind.images import decode, read_file
 from imagefind.models.layout import ModelDir
-from imagefind.models.preprocess import Preprocessor
 from imagefind.models.session import MAX_BATCH, OnnxGraph
 from imagefind.models.tokenizer import ClipTokenizer
 
-ImageInput = Image.Image | bytes | str | Path
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from imagefind.models.preprocess import Preprocessor
+
+# The image stack (PIL, our decoder) is imported on first image: a text query never needs it.
+ImageInput: TypeAlias = "Image.Image | bytes | str | Path"
 
 
 class ClipModel:
@@ -28,18 +34,26 @@ class ClipModel:
         *,
         threads: int | None = None,
         providers: list[str] | None = None,
+        quick_start: bool = False,
     ) -> None:
         self.dir = model_dir
         self.name = name or str(model_dir.path)
         self.dim = model_dir.embed_dim
-        self.preprocess = Preprocessor(model_dir.preprocess)
-        self.visual = OnnxGraph(
-            model_dir.visual_onnx, "image", threads=threads, providers=providers
-        )
-        self.textual = OnnxGraph(
-            model_dir.textual_onnx, "text", threads=threads, providers=providers
-        )
+        options: dict[str, Any] = {
+            "threads": threads,
+            "providers": providers,
+            "quick_start": quick_start,
+        }
+        self.visual = OnnxGraph(model_dir.visual_onnx, "image", **options)
+        self.textual = OnnxGraph(model_dir.textual_onnx, "text", **options)
         self._tokenizer: ClipTokenizer | None = None
+        self._tokenizer_lock = threading.Lock()
+
+    @cached_property
+    def preprocess(self) -> Preprocessor:
+        from imagefind.models.preprocess import Preprocessor
+
+        return Preprocessor(self.dir.preprocess)
 
     @property
     def image_size(self) -> int:
@@ -47,11 +61,12 @@ class ClipModel:
 
     @property
     def tokenizer(self) -> ClipTokenizer:
-        if self._tokenizer is None:
-            self._tokenizer = ClipTokenizer(
-                self.dir.tokenizer_json, self.dir.context_length, self.dir.pad_token
-            )
-        return self._tokenizer
+        with self._tokenizer_lock:
+            if self._tokenizer is None:
+                self._tokenizer = ClipTokenizer(
+                    self.dir.tokenizer_json, self.dir.context_length, self.dir.pad_token
+                )
+            return self._tokenizer
 
     def fingerprint(self) -> str:
         return self.dir.fingerprint()
@@ -100,6 +115,10 @@ class ClipModel:
 def _as_pil(item: ImageInput, index: int) -> Image.Image:
     """Bytes and files go through the same checked decoder as indexing (content sniffing,
     EXIF orientation, size guard), so a query image is seen exactly as an indexed one."""
+    from PIL import Image
+
+    from imagefind.images import decode, read_file
+
     if isinstance(item, Image.Image):
         return item
     if isinstance(item, bytes):

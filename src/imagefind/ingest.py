@@ -1,0 +1,174 @@
+"""Getting images into a library: folders, incrementally, and uploads, through the
+decode-and-encode pipeline. Apart from ``library`` so that a library opened for a query never
+imports the image stack."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from imagefind.catalog import ImageRecord
+from imagefind.errors import ImageError, ImagefindError
+from imagefind.pipeline import Item, Outcome, Pipeline
+from imagefind.scanner import Problem, walk
+from imagefind.schemas import AddResult, ImageOut, IndexSummary, Skipped
+from imagefind.stores import Store
+
+if TYPE_CHECKING:
+    from imagefind.library import Library
+
+
+def _pipeline(
+    lib: Library, batch_size: int, workers: int | None, progress: Callable[[int], None] | None
+) -> Pipeline:
+    model = lib.model
+    return Pipeline(
+        lib.catalog,
+        lib.store,
+        model.encode_pixels,
+        model.preprocess,
+        2 * model.image_size,
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+    )
+
+
+def index_paths(
+    lib: Library,
+    paths: Sequence[str | Path],
+    *,
+    batch_size: int = 16,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IndexSummary:
+    """See :meth:`Library.index`."""
+    started = time.monotonic()
+    summary = IndexSummary()
+    candidates: list[Item] = []
+    gone: dict[str, list[ImageRecord]] = {}
+    for raw in paths:
+        root = Path(os.path.abspath(Path(raw).expanduser()))
+        existing = lib.catalog.paths_under(str(root))
+        seen: set[str] = set()
+        for found in walk(root, exclude=lib.path):
+            seen.add(found.path)
+            if isinstance(found, Problem):
+                summary.skipped.append(Skipped(path=found.path, reason=found.reason))
+                continue
+            rec = existing.get(found.path)
+            if rec is not None and rec.size == found.size and rec.mtime == found.mtime:
+                summary.unchanged += 1
+            else:
+                candidates.append(Item(name=found.path, found=found))
+        for p, rec in existing.items():
+            if p not in seen and not os.path.lexists(p):
+                gone.setdefault(rec.sha256, []).append(rec)
+
+    def relink(item: Item, out: Outcome) -> bool:
+        assert item.found is not None and item.known is not None
+        current = lib.catalog.by_path(item.found.path)
+        if current is None and gone.get(item.sha256):
+            moved = gone[item.sha256].pop()
+            lib.catalog.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
+            out.renamed.append(moved.id)
+            return True
+        if current is not None and current.sha256 == item.sha256:  # touched, not changed
+            lib.catalog.relink(current.id, item.found.path, item.found.size, item.found.mtime)
+            out.updated.append(current.id)
+            return True
+        return False  # a copy of known content: a new row with the known vector
+
+    total = len(candidates)
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total)
+
+    if progress:
+        progress(0, total)
+    out = Outcome()
+    if candidates:
+        try:
+            claimed = _claimed(lib.catalog, candidates, batch_size, step)
+            out = _pipeline(lib, batch_size, workers, step).run(claimed, relink)
+        finally:
+            lib.catalog.release_claims()
+    removed = [rec for recs in gone.values() for rec in recs]
+    if removed:
+        lib.remove_ids([r.id for r in removed])
+    lib.collect_garbage()  # files a killed run wrote but never committed
+    summary.added = len(out.added) + len(out.copies)
+    summary.copies = len(out.copies)
+    summary.updated = len(out.updated)
+    summary.renamed = len(out.renamed)
+    summary.removed = len(removed)
+    summary.encoded = out.encoded
+    summary.skipped += [Skipped(path=p.path, reason=p.reason) for p in out.skipped]
+    summary.seconds = round(time.monotonic() - started, 3)
+    return summary
+
+
+def _claimed(
+    catalog: Store, items: list[Item], chunk: int, passed: Callable[[int], None]
+) -> Iterator[Item]:
+    """Claim files a few at a time, just before they are read: indexing workers that
+    share a store split a folder instead of encoding its files twice. Files another
+    worker holds are passed over (and counted as done for the progress bar)."""
+    for start in range(0, len(items), max(1, chunk)):
+        part = items[start : start + max(1, chunk)]
+        mine = catalog.claim([it.found for it in part if it.found is not None])
+        if len(mine) < len(part):
+            passed(len(part) - len(mine))
+        yield from (it for it in part if it.name in mine)
+
+
+def add_uploads(
+    lib: Library, uploads: Sequence[tuple[str, bytes | str | Path]]
+) -> tuple[list[AddResult], list[ImagefindError]]:
+    """See :meth:`Library.add_each`."""
+    items, errors, duplicates = [], [], {}
+    for position, (name, data) in enumerate(uploads):
+        if isinstance(data, str | Path):
+            found = next(walk(Path(data)))
+            if isinstance(found, Problem):
+                errors.append(ImagefindError(f"{found.path}: {found.reason}"))
+                continue
+            items.append(Item(name=name, key=str(position), found=found))
+        else:
+            items.append(Item(name=name, key=str(position), data=data))
+
+    def relink(item: Item, out: Outcome) -> bool:
+        assert item.known is not None
+        if item.found is None:  # the same bytes are already here
+            duplicates[item.key] = item.known.id
+            return True
+        current = lib.catalog.by_path(item.found.path)
+        if current is not None:
+            duplicates[item.key] = current.id
+            return True
+        return False
+
+    out = _pipeline(lib, 16, None, None).run(items, relink)
+    for problem in out.skipped:
+        errors.append(ImageError(f"{problem.path}: {problem.reason}"))
+    results = []
+    for item in items:
+        image_id = out.results.get(item.key, duplicates.get(item.key))
+        if image_id is not None:
+            rec = lib.catalog.get(image_id)
+            results.append(
+                AddResult(
+                    name=item.name,
+                    id=image_id,
+                    duplicate=item.key in duplicates,
+                    image=ImageOut.of(rec),
+                )
+            )
+    return results, errors

@@ -159,6 +159,17 @@ class Mixture:
         # i.e. a point's cosine to its centre is between ~0.7 and ~0.9.
         self.noise = rng.uniform(0.5, 1.0, size=centres).astype(np.float32)
 
+    def text_like(self, n: int, seed: int, cosine: float = 0.3) -> np.ndarray:
+        """Queries placed the way CLIP places captions among images: each at ``cosine`` to a
+        cluster centre (a caption's best image scores 0.25-0.35), the rest orthogonal noise.
+        Their neighbours spread over more of the space than an image query's do."""
+        rng = np.random.default_rng(seed)
+        centre = self.centres[rng.choice(len(self.centres), size=n, p=self.weights)]
+        noise = rng.standard_normal((n, self.dim), dtype=np.float32)
+        noise -= (noise * centre).sum(axis=1, keepdims=True) * centre
+        noise = _unit(noise)
+        return _unit(cosine * centre + np.sqrt(1.0 - cosine**2) * noise)
+
     def sample(self, n: int, seed: int, chunk: int = 100_000) -> np.ndarray:
         """``n`` unit vectors float32 [n, dim]."""
         rng = np.random.default_rng(seed)

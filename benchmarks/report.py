@@ -94,6 +94,7 @@ def render(result: dict[str, Any]) -> str:
             [
                 f"{r['n']:,}",
                 f"{r['exact']['ms_median']:.2f}",
+                f"{r['exact_fp16']['ms_median']:.2f}" if "exact_fp16" in r else "-",
                 r["ann_kind"]
                 + (
                     f" (nlist {r['ann_nlist']}, nprobe {r['ann_nprobe']})"
@@ -111,10 +112,11 @@ def render(result: dict[str, Any]) -> str:
             _table(
                 [
                     "vectors",
-                    "exact ms",
+                    "exact fp32 ms",
+                    "exact fp16 ms",
                     "as built (build_for)",
-                    "ANN ms",
-                    "recall@10",
+                    "as built ms",
+                    "recall@10 (worse of image-/text-like)",
                     "build s exact / ANN",
                     "MB exact / ANN",
                 ],
@@ -124,10 +126,14 @@ def render(result: dict[str, Any]) -> str:
         for r in srch["sizes"]:
             if r.get("ivf_sweep"):
                 sweep = ", ".join(
-                    f"{s['nprobe']}: {s['recall_at_10']:.3f} @ {s['ms_median']:.2f} ms"
+                    f"{s['nprobe']}: {s['recall_at_10']:.3f}/{s.get('text_recall_at_10', 0):.3f}"
+                    f" @ {s['ms_median']:.2f} ms"
                     for s in r["ivf_sweep"]
                 )
-                out.append(f"\nIVF at {r['n']:,}, nprobe: recall@10 @ ms — {sweep}.")
+                out.append(
+                    f"\nIVF at {r['n']:,}, nprobe: recall@10 image-like/text-like queries @ ms"
+                    f" — {sweep}."
+                )
     cli = _part(result, "cli")
     if cli:
         out.append(f"\n**Cold CLI query** `{cli['command']}` ({_load(result, 'cli')}).\n")

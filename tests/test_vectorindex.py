@@ -340,3 +340,37 @@ def test_searches_run_beside_writes_without_deadlock() -> None:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads) and not errors
     assert len(index) == 200
+
+
+def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(60, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vecs = centres[rng.integers(0, 60, n)] + rng.normal(0, 0.7 / np.sqrt(dim), (n, dim))
+    return (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_ann_agrees_with_exact_for_text_and_image_queries(monkeypatch, tmp_path) -> None:
+    """The IVF index is tuned on text-like probes as well as image-like ones: a caption's
+    best match scores ~0.3, and its neighbours spread over many cells."""
+    import imagefind.vectorindex as vi
+
+    monkeypatch.setattr(vi, "SMALL_LIMIT", 10)
+    monkeypatch.setattr(vi, "EXACT_LIMIT", 100)
+    dim = 64
+    vecs = _clustered(20_000, dim, seed=1)
+    ids = np.arange(len(vecs), dtype=np.int64) + 1
+    index = vi.build_for(ids, vecs)
+    assert index.kind == "ivf"
+    index.save(tmp_path / "ivf.faiss")
+    loaded = vi.VectorIndex.load(tmp_path / "ivf.faiss")  # mapped, as a CLI query loads it
+    exact = VectorIndex.build(ids, vecs)
+    for cosine in (0.7, 0.3):
+        queries = vi.probe_queries(vecs, 300, cosine, seed=99)  # not the tuning probes
+        _, truth = exact.search(queries, 10)
+        for ann in (index, loaded):
+            _, found = ann.search(queries, 10)
+            recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
+            assert recall >= 0.93, (cosine, recall)
+    loaded.add([10**9], vecs[:1])  # a mapped IVF index copies itself before a change
+    assert 10**9 in loaded and len(loaded) == len(vecs) + 1

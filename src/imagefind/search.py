@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from imagefind.batching import Batcher
 from imagefind.errors import QueryError
 from imagefind.models import ClipModel
 from imagefind.query import QueryPart, combine, parse_query
@@ -29,6 +30,9 @@ class Searcher:
         self._model = model
         self._lock = threading.Lock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Queries from concurrent requests share one encoder pass and one index scan.
+        self._encode = Batcher(self._encode_groups)
+        self._lookup = Batcher(self._search_rows)
 
     def text_vector(self, text: str) -> np.ndarray:
         """A text's embedding, from an LRU cache: users repeat and refine queries."""
@@ -42,13 +46,27 @@ class Searcher:
                 self._text_cache.move_to_end(t)
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
-            vectors = self._model().encode_texts(missing)
+            vectors = self._encode(tuple(missing))
             with self._lock:
                 for t, v in zip(missing, vectors, strict=True):
                     self._text_cache[t] = found[t] = v
                 while len(self._text_cache) > TEXT_CACHE_SIZE:
                     self._text_cache.popitem(last=False)
         return [found[t] for t in texts]
+
+    def _encode_groups(self, groups: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        """Each caller's texts, encoded together with everyone else's in one pass."""
+        texts = list(dict.fromkeys(t for group in groups for t in group))
+        rows = dict(zip(texts, self._model().encode_texts(texts), strict=True))
+        return [np.stack([rows[t] for t in group]) for group in groups]
+
+    def _search_rows(
+        self, queries: Sequence[tuple[np.ndarray, int]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Several callers' top-k in one index call (the largest k, cut per caller)."""
+        matrix = np.stack([vector for vector, _ in queries]).astype(np.float32, copy=False)
+        scores, ids = self.catalog.search(matrix, max(k for _, k in queries))
+        return [(scores[i, :k], ids[i, :k]) for i, (_, k) in enumerate(queries)]
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -104,12 +122,12 @@ class Searcher:
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k={k}: must be between 1 and {MAX_K}")
         exclude = exclude or set()
-        scores, ids = self.catalog.search(vector[None, :].astype(np.float32), k + len(exclude))
+        scores, ids = self._lookup((np.asarray(vector, dtype=np.float32), k + len(exclude)))
         # float16 storage can put a self-match a hair above 1: keep scores cosines.
         scores = np.clip(scores, -1.0, 1.0)
         pairs = [
             (int(i), float(s))
-            for i, s in zip(ids[0], scores[0], strict=True)
+            for i, s in zip(ids, scores, strict=True)
             if int(i) not in exclude and (threshold is None or s >= threshold)
         ][:k]
         records = self.catalog.get_many([i for i, _ in pairs])

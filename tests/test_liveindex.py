@@ -74,3 +74,20 @@ def test_stale_or_mismatched_cache_is_rebuilt(tmp_path: Path) -> None:
     other.add(*_rows(2, start=50))
     other.close()
     assert len(store.vector_index) == 6
+
+
+def test_cache_of_the_wrong_kind_for_its_size_is_rebuilt(tmp_path: Path, monkeypatch) -> None:
+    """A library that grew past a size limit in place gets the right kind on its next load."""
+    import imagefind.vectorindex as vi
+
+    store = _store(tmp_path)
+    items, vecs = _rows(30)
+    store.add(items, vecs)
+    store.search(vecs[:1], 1)
+    assert json.loads((tmp_path / "index.json").read_text())["kind"] == "flat"
+    assert store.live._load(store.generation()) is not None
+    monkeypatch.setattr(vi, "SMALL_LIMIT", 10)  # as if 30 vectors had crossed the limit
+    assert store.live._load(store.generation()) is None
+    store.live.invalidate()
+    assert store.vector_index.kind == "flat-fp16"
+    assert json.loads((tmp_path / "index.json").read_text())["kind"] == "flat-fp16"

@@ -275,6 +275,13 @@ class VectorIndex:
         return np.ascontiguousarray(matrix.reshape(-1, self.dim))
 
 
+def kind_for(n: int) -> str:
+    """The kind of index ``for_size`` makes for ``n`` vectors."""
+    if n < SMALL_LIMIT:
+        return "flat"
+    return "flat-fp16" if n <= EXACT_LIMIT else "ivf"
+
+
 def for_size(n: int, dim: int) -> VectorIndex:
     """An empty index of the right kind for ``n`` vectors, as autofaiss chooses by size.
 
@@ -283,9 +290,10 @@ def for_size(n: int, dim: int) -> VectorIndex:
     that, IVF: an approximate index whose ``nprobe`` is tuned by ``build`` for recall on
     text-like and image-like queries.
     """
-    if n < SMALL_LIMIT:
+    kind = kind_for(n)
+    if kind == "flat":
         return VectorIndex(dim)
-    if n <= EXACT_LIMIT:
+    if kind == "flat-fp16":
         return flat_fp16(dim)
     nlist = int(min(4096, max(64, 2 ** round(np.log2(2 * np.sqrt(n))))))
     quantizer = faiss.IndexFlatIP(dim)

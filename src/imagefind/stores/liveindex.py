@@ -17,7 +17,7 @@ import numpy as np
 
 from imagefind.catalog import Catalog
 from imagefind.errors import ImagefindError
-from imagefind.vectorindex import VectorIndex, build_for, for_size
+from imagefind.vectorindex import VectorIndex, build_for, for_size, kind_for
 
 INDEX_META = "index.json"  # with index-<generation>.faiss: derived, safe to delete
 
@@ -83,6 +83,8 @@ class LiveIndex:
             meta = json.loads((self.folder / INDEX_META).read_text())
             if meta.get("generation") != generation:
                 return None
+            if meta.get("kind") != kind_for(meta.get("count", 0)):
+                return None  # grown (or shrunk) past a size limit: build the right kind
             index = VectorIndex.load(self.folder / _index_file(generation))
             return index if len(index) == meta.get("count") else None
         except (OSError, ValueError, ImagefindError):

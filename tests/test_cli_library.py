@@ -141,3 +141,27 @@ def test_model_mismatch_is_a_clear_error(cli, photo_folder: Path, tmp_path: Path
     stats = json.loads(cli("stats", "--json", "--library", str(tmp_path / "library")))
     assert stats["model"] == str(other)
     assert cli("search", "cat", "--model", str(other), "-k", "1")
+
+
+def test_real_command_prints_everything_before_its_quick_exit(
+    cli, photo_folder: Path, tmp_path: Path
+) -> None:
+    """``search`` and ``similar`` end without interpreter teardown: run the installed
+    command (not the in-process runner) and check that every line still arrives."""
+    import subprocess
+
+    from tests.crashkit import imagefind_exe
+
+    _index(cli, photo_folder)
+    run = [imagefind_exe()]
+    out = subprocess.run([*run, "search", "a red circle", "-k", "5"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.strip().splitlines()) == 5
+    photo = next((photo_folder / "trip").glob("IMG_0001.jpg"))
+    out = subprocess.run([*run, "similar", str(photo), "-k", "3", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)["hits"]) == 3
+    bad = subprocess.run([*run, "search", "cat +"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.startswith("Error: ")

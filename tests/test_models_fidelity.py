@@ -84,6 +84,13 @@ def test_text_embeddings_match_reference(tiny_model: ClipModel, reference) -> No
     assert _cos(ours, ref).min() >= 0.9999
 
 
+def test_quick_start_sessions_match_reference(tiny_model_dir: Path, reference, images) -> None:
+    """A one-shot CLI query loads unoptimised, unpacked sessions: same vectors."""
+    quick = load_model(str(tiny_model_dir), quick_start=True)
+    assert _cos(quick.encode_texts(TEXTS), _ref_texts(reference, TEXTS)).min() >= 0.9999
+    assert _cos(quick.encode_images(images[:3]), _ref_images(reference, images[:3])).min() >= 0.9999
+
+
 def test_trimmed_text_batch_equals_one_by_one(tiny_model: ClipModel) -> None:
     batch = tiny_model.encode_texts(TEXTS)
     single = np.concatenate([tiny_model.encode_texts([t]) for t in TEXTS])

@@ -28,9 +28,18 @@ def _vectors_by_path(lib: Library) -> dict[str, np.ndarray]:
 
 
 def test_ray_index_matches_the_local_pipeline(
-    local_ray: None, tmp_path: Path, tiny_model_dir: Path, photo_folder: Path
+    local_ray: None, tmp_path: Path, tiny_model_dir: Path, photo_folder: Path, monkeypatch
 ) -> None:
-    from imagefind.distributed import RayLibrary
+    from imagefind.distributed import RayLibrary, RayPipeline
+
+    remote_runs: list[int] = []
+    run = RayPipeline._remote
+
+    def counted(self, items):  # type: ignore[no-untyped-def]
+        remote_runs.append(len(items))
+        return run(self, items)
+
+    monkeypatch.setattr(RayPipeline, "_remote", counted)
 
     model = str(tiny_model_dir)
     with Library.open(tmp_path / "local", model=model, store="") as lib:
@@ -47,6 +56,7 @@ def test_ray_index_matches_the_local_pipeline(
     assert got.keys() == expected.keys()
     assert max(float(np.abs(got[p] - expected[p]).max()) for p in got) < 2e-3  # float16
     assert again.encoded == 0 and again.unchanged == local.added
+    assert remote_runs and remote_runs[0] >= remote.encoded  # the files went through Ray
 
 
 def test_an_interrupted_ray_run_keeps_its_committed_batches(

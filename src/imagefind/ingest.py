@@ -12,29 +12,13 @@ from typing import TYPE_CHECKING
 
 from imagefind.catalog import ImageRecord
 from imagefind.errors import ImageError, ImagefindError
-from imagefind.pipeline import Item, Outcome, Pipeline
+from imagefind.pipeline import Item, Outcome
 from imagefind.scanner import Problem, walk
 from imagefind.schemas import AddResult, ImageOut, IndexSummary, Skipped
 from imagefind.stores import Store
 
 if TYPE_CHECKING:
     from imagefind.library import Library
-
-
-def _pipeline(
-    lib: Library, batch_size: int, workers: int | None, progress: Callable[[int], None] | None
-) -> Pipeline:
-    model = lib.model
-    return Pipeline(
-        lib.catalog,
-        lib.store,
-        model.encode_pixels,
-        model.preprocess,
-        2 * model.image_size,
-        batch_size=batch_size,
-        workers=workers,
-        progress=progress,
-    )
 
 
 def index_paths(
@@ -97,7 +81,7 @@ def index_paths(
     if candidates:
         try:
             claimed = _claimed(lib.catalog, candidates, batch_size, step)
-            out = _pipeline(lib, batch_size, workers, step).run(claimed, relink)
+            out = lib._pipeline(batch_size, workers, step).run(claimed, relink)
         finally:
             lib.catalog.release_claims()
     removed = [rec for recs in gone.values() for rec in recs]
@@ -155,7 +139,7 @@ def add_uploads(
             return True
         return False
 
-    out = _pipeline(lib, 16, None, None).run(items, relink)
+    out = lib._pipeline(16, None, None).run(items, relink)
     for problem in out.skipped:
         errors.append(ImageError(f"{problem.path}: {problem.reason}"))
     results = []

@@ -28,6 +28,8 @@ from imagefind.stores import Store, open_store
 if TYPE_CHECKING:
     from PIL import Image
 
+    from imagefind.pipeline import Pipeline
+
 
 def default_library_path() -> Path:
     env = os.environ.get("IMAGEFIND_HOME")
@@ -159,6 +161,24 @@ class Library:
         return self.catalog.refresh()
 
     # -- adding and removing ----------------------------------------------------------------
+
+    def _pipeline(
+        self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
+    ) -> Pipeline:
+        """The pipeline that indexing runs (``RayLibrary`` swaps in its own)."""
+        from imagefind.pipeline import Pipeline
+
+        model = self.model
+        return Pipeline(
+            self.catalog,
+            self.store,
+            model.encode_pixels,
+            model.preprocess,
+            2 * model.image_size,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
+        )
 
     def index(
         self,

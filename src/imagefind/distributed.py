@@ -36,7 +36,7 @@ class RayLibrary(Library):
     ray_address: str | None = None
 
     def _pipeline(
-        self, batch_size: int, workers: int | None, progress: Callable[[int], None] | None
+        self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
     ) -> Pipeline:
         return RayPipeline(
             self.catalog,
@@ -105,12 +105,12 @@ class RayPipeline:
         store: FileStore,
         model: ClipModel,
         *,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         progress: Callable[[int], None] | None = None,
         address: str | None = None,
     ) -> None:
         self.catalog, self.store, self.model = catalog, store, model
-        self.batch_size = max(1, batch_size)
+        self.batch_size = max(1, batch_size or 16)
         self.progress = progress
         self.address = address
 

@@ -25,7 +25,7 @@ def index_paths(
     lib: Library,
     paths: Sequence[str | Path],
     *,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IndexSummary:
@@ -80,7 +80,7 @@ def index_paths(
     out = Outcome()
     if candidates:
         try:
-            claimed = _claimed(lib.catalog, candidates, batch_size, step)
+            claimed = _claimed(lib.catalog, candidates, batch_size or 16, step)
             out = lib._pipeline(batch_size, workers, step).run(claimed, relink)
         finally:
             lib.catalog.release_claims()
@@ -96,6 +96,7 @@ def index_paths(
     summary.encoded = out.encoded
     summary.skipped += [Skipped(path=p.path, reason=p.reason) for p in out.skipped]
     summary.seconds = round(time.monotonic() - started, 3)
+    summary.batch_size, summary.decoders = out.batch_size, out.decoders
     return summary
 
 

@@ -184,12 +184,13 @@ class Library:
         self,
         paths: Sequence[str | Path],
         *,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> IndexSummary:
         """Index folders (recursively) or files. Incremental: unchanged files are skipped,
-        moved ones re-linked by content, changed ones re-encoded, vanished ones pruned."""
+        moved ones re-linked by content, changed ones re-encoded, vanished ones pruned.
+        ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given."""
         from imagefind.ingest import index_paths  # the image stack: not needed to search
 
         return index_paths(self, paths, batch_size=batch_size, workers=workers, progress=progress)

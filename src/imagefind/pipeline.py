@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from imagefind.images import decode, read_file, thumbnail
 from imagefind.scanner import FoundFile, Problem, looks_like_image
 from imagefind.storage import FileStore
 from imagefind.stores.base import Store
+from imagefind.tuning import Tuner
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -41,6 +43,8 @@ class Item:
     new: NewImage | None = None
     pixels: np.ndarray | None = None
     thumb: bytes | None = None
+    read_s: float = 0.0  # time spent reading the file (for the tuner)
+    prepare_s: float = 0.0  # time spent in prepare, reading included
 
     def __post_init__(self) -> None:
         self.key = self.key or self.name
@@ -57,19 +61,25 @@ class Outcome:
     encoded: int = 0
     skipped: list[Problem] = field(default_factory=list)
     results: dict[str, int] = field(default_factory=dict)  # item key -> image id
+    batch_size: int = 0  # as tuned by the end of the run
+    decoders: int = 0
 
 
-def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int, ahead: int) -> Iterator[R]:
-    """``map`` in a thread pool, in order, with at most ``ahead`` results in flight."""
+def bounded_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int, ahead: Callable[[], int]
+) -> Iterator[R]:
+    """``map`` in a thread pool, in order, with at most ``ahead()`` results in flight."""
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
         it = iter(items)
-        futures = deque(pool.submit(fn, x) for _, x in zip(range(max(1, ahead)), it, strict=False))
-        while futures:
-            result = futures.popleft().result()
+        futures: deque[Future[R]] = deque()
+        while True:
             for nxt in it:
                 futures.append(pool.submit(fn, nxt))
-                break
-            yield result
+                if len(futures) >= max(1, ahead()):
+                    break
+            if not futures:
+                return
+            yield futures.popleft().result()
 
 
 class Pipeline:
@@ -83,23 +93,30 @@ class Pipeline:
         preprocess: Preprocess,
         min_side: int,
         *,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> None:
+        """``batch_size`` and ``workers`` (decoder threads): ``None`` tunes them as the run
+        goes (see :mod:`imagefind.tuning`)."""
         self.catalog = catalog
         self.store = store
         self.encode = encode
         self.preprocess = preprocess
         self.min_side = min_side
-        self.batch_size = max(1, batch_size)
-        self.workers = workers or os.cpu_count() or 1
+        self.tuner = Tuner(
+            os.cpu_count() or 1,
+            max(1, batch_size) if batch_size is not None else None,
+            max(1, workers) if workers is not None else None,
+        )
         self.progress = progress
 
     def prepare(self, item: Item) -> Item | Problem:
         """Worker side: everything but the encoder. Never raises for a bad file."""
         try:
+            started = time.perf_counter()
             data = item.data if item.data is not None else read_file(item.found.path)  # type: ignore[union-attr]
+            item.read_s = time.perf_counter() - started
             if not looks_like_image(data[:32]):
                 head = "empty file" if not data else "content is not a supported image format"
                 return Problem(item.name, f"not a supported image ({head})")
@@ -127,6 +144,7 @@ class Pipeline:
             )
             if found is None:
                 self.store.put_upload(info.sha256, info.format, data)
+            item.prepare_s = time.perf_counter() - started
             return item
         except ImageError as exc:
             return Problem(item.name, _strip_name(str(exc), item.name))
@@ -141,10 +159,27 @@ class Pipeline:
         with self.store.writing():  # files go to disk before their commit: no GC meanwhile
             return self._run(items, relink)
 
+    def _prepare_gated(self, item: Item) -> Item | Problem:
+        with self.tuner.gate:  # as many at once as the tuner allows decoders
+            return self.prepare(item)
+
     def _run(self, items: Iterable[Item], relink: Callable[[Item, Outcome], bool]) -> Outcome:
         out = Outcome()
         batch: list[Item] = []
-        for result in bounded_map(self.prepare, items, self.workers, self.batch_size * 2):
+        tuner = self.tuner
+        results = bounded_map(
+            self._prepare_gated,
+            items,
+            tuner.max_decoders if tuner.workers is None else tuner.decoders,
+            lambda: 2 * max(tuner.batch, tuner.decoders),
+        )
+        self._waited = 0.0
+        while True:
+            started = time.perf_counter()
+            result = next(results, None)
+            self._waited += time.perf_counter() - started
+            if result is None:
+                break
             if isinstance(result, Problem):
                 out.skipped.append(result)
             elif result.known is not None:
@@ -154,18 +189,30 @@ class Pipeline:
                 batch.append(result)
             if self.progress:
                 self.progress(1)
-            if len(batch) >= self.batch_size:
+            if len(batch) >= tuner.batch:
                 self._flush(batch, out)
                 batch = []
         if batch:
             self._flush(batch, out)
+        out.batch_size, out.decoders = tuner.batch, tuner.decoders
         return out
 
     def _flush(self, batch: list[Item], out: Outcome) -> None:
         """Encode what needs it, write thumbnails, then commit the batch in one transaction."""
         to_encode = [it for it in batch if it.known is None]
+        started = time.perf_counter()
         encoded = self.encode(np.stack([it.pixels for it in to_encode])) if to_encode else None
+        encode_s = time.perf_counter() - started
         out.encoded += len(to_encode)
+        if to_encode:
+            self.tuner.after_batch(
+                len(to_encode),
+                encode_s,
+                self._waited,
+                sum(it.read_s for it in batch),
+                sum(it.prepare_s for it in batch),
+            )
+        self._waited = 0.0
         known_ids = [it.known.id for it in batch if it.known is not None]
         _, known_vecs = self.catalog.vectors(known_ids) if known_ids else (None, None)
         rows, parts, ei, ki = [], [], 0, 0

@@ -63,6 +63,8 @@ class IndexSummary(BaseModel):
     encoded: int = Field(0, description="Images that went through the visual encoder")
     skipped: list[Skipped] = Field(default_factory=list)
     seconds: float = 0.0
+    batch_size: int = Field(0, description="Encoder batch size the run settled on")
+    decoders: int = Field(0, description="Decoder threads the run settled on")
 
     @property
     def skipped_count(self) -> int:

@@ -73,7 +73,16 @@ def index_cmd(
     library: LibraryOpt = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256)] = 16,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            "-b",
+            min=1,
+            max=256,
+            help="Images per encoder call [default: tuned while indexing, from 16].",
+        ),
+    ] = None,
     precision: Annotated[
         str | None,
         typer.Option(
@@ -85,7 +94,11 @@ def index_cmd(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", "-w", min=1, max=64, help="Decoding threads [default: all cores]."
+            "--workers",
+            "-w",
+            min=1,
+            max=64,
+            help="Decoding threads [default: one per core, more when reading files is slow].",
         ),
     ] = None,
     ray: Annotated[

@@ -38,7 +38,7 @@ from imagefind.models import ClipModel, load_model
 from imagefind.pipeline import Item
 from imagefind.scanner import FoundFile
 
-BATCH = 16  # Library.index's default batch size
+BATCH = 16  # the batch size Library.index starts from (and keeps on a CPU)
 Log = Callable[[str], object]
 
 
@@ -164,7 +164,7 @@ def naive(files: list[Path], model: ClipModel) -> dict[str, Any]:
 def index_once(folder: Path, model: ClipModel, scratch: Path) -> dict[str, Any]:
     shutil.rmtree(scratch, ignore_errors=True)
     with Meter() as m, Library.open(scratch, model=model) as lib:
-        summary = lib.index([folder], batch_size=BATCH)
+        summary = lib.index([folder])  # as users run it: batch size and decoders tuned
     shutil.rmtree(scratch, ignore_errors=True)
     if summary.skipped or summary.encoded == 0:
         raise RuntimeError(f"indexing {folder}: {summary}")
@@ -174,6 +174,7 @@ def index_once(folder: Path, model: ClipModel, scratch: Path) -> dict[str, Any]:
         "img_per_s": round(summary.encoded / m.wall, 3),
         "cores_busy": m.cores_busy,
         "cpu_s_per_image": round(m.cpu / summary.encoded, 5),
+        "tuned": {"batch_size": summary.batch_size, "decoders": summary.decoders},
     }
 
 

@@ -24,7 +24,8 @@ import numpy as np
 from imagefind.errors import ImagefindError
 from imagefind.library import Library
 from imagefind.models import ClipModel, load_model
-from imagefind.pipeline import Item, Outcome, Pipeline, Preprocess
+from imagefind.models.preprocess import Preprocessor
+from imagefind.pipeline import Item, Outcome, Pipeline
 from imagefind.scanner import Problem
 from imagefind.storage import FileStore
 from imagefind.stores.base import Store
@@ -56,7 +57,7 @@ class _NoCatalog:
         return []
 
 
-def _prepare_row(row: dict[str, Any], preprocess: Preprocess, min_side: int) -> dict[str, Any]:
+def _prepare_row(row: dict[str, Any], preprocess: Preprocessor, min_side: int) -> dict[str, Any]:
     """CPU task: the local pipeline's ``prepare`` (read, hash, decode, preprocess,
     thumbnail), so a bad file fails with the same reason as it does locally."""
     item: Item = pickle.loads(row["item"])
@@ -120,7 +121,7 @@ class RayPipeline:
             self.store,
             _passthrough,
             self.model.preprocess,
-            2 * self.model.image_size,
+            self.model.draft_side,
             batch_size=self.batch_size,
             workers=1,
             progress=self.progress,
@@ -145,7 +146,7 @@ class RayPipeline:
         ds = data.from_items(rows, override_num_blocks=max(1, len(rows) // self.batch_size))
         ds = ds.map(
             _prepare_row,
-            fn_kwargs={"preprocess": self.model.preprocess, "min_side": 2 * self.model.image_size},
+            fn_kwargs={"preprocess": self.model.preprocess, "min_side": self.model.draft_side},
             num_cpus=0.5,  # unlike the encoder's: Ray Data would fuse equal stages into one
         )
         ds = ds.map_batches(

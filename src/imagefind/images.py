@@ -111,42 +111,48 @@ def read_file(path: Path) -> bytes:
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
-def decode(data: bytes, name: str, *, min_side: int | None = None) -> DecodedImage:
+def decode(
+    data: bytes, name: str, *, min_side: int | None = None, sha256: str | None = None
+) -> DecodedImage:
     """Decode image bytes recognised by content (never by extension).
 
     ``min_side`` lets JPEG decode at a reduced scale (1/2, 1/4, 1/8) while both sides stay
-    at least ``min_side``: a model that needs 224 px does not pay for 12 MP. ``name`` is
-    only used in error messages.
+    at least ``min_side``: a model that needs 224 px does not pay for 12 MP. ``sha256`` is
+    the content hash when the caller has it already. ``name`` is only used in error messages.
     """
     if not data:
         raise ImageError(f"{name}: not a supported image (empty file)")
     img = _open(data, name)
+    rgb: Image.Image | None = None
     try:
         try:
-            info = _info(img, data)
+            info = _info(img, data, sha256)
             if min_side is not None and img.format in ("JPEG", "MPO"):
                 img.draft("RGB", (min_side, min_side))
             img.load()
-            oriented = ImageOps.exif_transpose(img)
-            rgb = to_rgb(oriented)
-            if rgb is img:  # detach from the file object we are about to close
-                rgb = img.copy()
+            ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of the pixels
+            rgb = to_rgb(img)
             return DecodedImage(image=rgb, info=info)
         except _DECODE_ERRORS as exc:
             # The header was fine, so this is the pixel data (or EXIF) being bad.
             raise ImageError(f"{name}: truncated or corrupt image data ({_reason(exc)})") from exc
     finally:
-        img.close()
+        if rgb is not img:  # closing frees the pixels: not those we hand back (no copy)
+            img.close()
 
 
 def thumbnail(image: Image.Image, size: int = 256) -> bytes:
     """WebP bytes of a small copy (longest side at most ``size``) for galleries."""
-    small = image.copy()
-    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    scale = min(1.0, size / max(image.size))
+    small = image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+        Image.Resampling.LANCZOS,
+        reducing_gap=2.0,
+    )
     if small.mode not in ("RGB", "RGBA"):
         small = to_rgb(small)
     out = io.BytesIO()
-    small.save(out, format="WEBP", quality=80, method=4)
+    small.save(out, format="WEBP", quality=80, method=2)  # 2x faster than 4, 3% larger
     return out.getvalue()
 
 
@@ -208,7 +214,7 @@ def _declared_size(data: bytes, formats: list[str]) -> tuple[int, int] | None:
     return None
 
 
-def _info(img: Image.Image, data: bytes) -> ImageInfo:
+def _info(img: Image.Image, data: bytes, sha256: str | None = None) -> ImageInfo:
     """Metadata from the header: oriented size, format, capture time, content hash."""
     exif = img.getexif()
     width, height = img.size
@@ -216,7 +222,7 @@ def _info(img: Image.Image, data: bytes) -> ImageInfo:
     if orientation in _SWAPS_SIDES:
         width, height = height, width
     return ImageInfo(
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
         size=len(data),
         width=width,
         height=height,

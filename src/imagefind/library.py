@@ -174,7 +174,7 @@ class Library:
             self.store,
             model.encode_pixels,
             model.preprocess,
-            2 * model.image_size,
+            model.draft_side,
             batch_size=batch_size,
             workers=workers,
             progress=progress,
@@ -269,7 +269,7 @@ class Library:
         from imagefind.images import decode, read_file
 
         path = self.original_path(rec.id)
-        return decode(read_file(path), str(path), min_side=2 * self.model.image_size).image
+        return decode(read_file(path), str(path), min_side=self.model.draft_side).image
 
     def stats(self) -> Stats:
         bound = self.catalog.model()

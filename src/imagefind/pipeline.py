@@ -18,16 +18,17 @@ import numpy as np
 from imagefind.catalog import ImageRecord, NewImage
 from imagefind.errors import ImageError
 from imagefind.images import decode, read_file, thumbnail
+from imagefind.models.preprocess import Preprocessor
 from imagefind.scanner import FoundFile, Problem, looks_like_image
 from imagefind.storage import FileStore
 from imagefind.stores.base import Store
 from imagefind.tuning import Tuner
 
+THUMB_SIZE = 256  # longest side of gallery thumbnails
 T = TypeVar("T")
 R = TypeVar("R")
 
 Encoder = Callable[[np.ndarray], np.ndarray]
-Preprocess = Callable[..., np.ndarray]
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Pipeline:
         catalog: Store,
         store: FileStore,
         encode: Encoder,
-        preprocess: Preprocess,
+        preprocess: Preprocessor,
         min_side: int,
         *,
         batch_size: int | None = None,
@@ -125,9 +126,14 @@ class Pipeline:
             if same:
                 item.known = same[0]
                 return item
-            decoded = decode(data, item.name, min_side=self.min_side)
-            item.pixels = self.preprocess(decoded.image)
-            item.thumb = thumbnail(decoded.image)
+            decoded = decode(data, item.name, min_side=self.min_side, sha256=item.sha256)
+            scaled = self.preprocess.scale(decoded.image)
+            item.pixels = self.preprocess.normalise(self.preprocess.crop(scaled))
+            # The thumbnail comes from the model's view when that is a reduction big enough
+            # for it (a tenth of the cost of resizing the decoded image again).
+            view = self.preprocess.keeps_aspect() and scaled.width < decoded.image.width
+            view = view and max(scaled.size) >= THUMB_SIZE
+            item.thumb = thumbnail(scaled if view else decoded.image, THUMB_SIZE)
             info = decoded.info
             found = item.found
             item.new = NewImage(

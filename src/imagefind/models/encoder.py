@@ -60,6 +60,13 @@ class ClipModel:
         return self.dir.image_size
 
     @property
+    def draft_side(self) -> int:
+        """The smallest side a JPEG may be decoded at (DCT scaling, 1/2 to 1/8): the model's
+        input size. Against a full decode: pixels 0.4 grey levels apart on average, image
+        vectors at cosine >= 0.999998 (benchmarks on 12 MP and 1.6 MP photos)."""
+        return self.dir.image_size
+
+    @property
     def tokenizer(self) -> ClipTokenizer:
         with self._tokenizer_lock:
             if self._tokenizer is None:

@@ -34,6 +34,11 @@ class Preprocessor:
 
     def resize(self, image: Image.Image) -> Image.Image:
         """The RGB, resized and cropped SxS image."""
+        return self.crop(self.scale(image))
+
+    def scale(self, image: Image.Image) -> Image.Image:
+        """The RGB image resized as the model sees it, before the centre crop: its short
+        side S (or SxS, squashed). Indexing also makes the gallery thumbnail from it."""
         image = to_rgb(image)
         s = self.size
         if self.config.resize_mode == "squash":
@@ -45,14 +50,27 @@ class Preprocessor:
             new_w, new_h = int(s * w / h), s
         if (new_w, new_h) != (w, h):
             image = image.resize((new_w, new_h), resample=self._resample)
-        top, left = (new_h - s) // 2, (new_w - s) // 2
-        if (new_w, new_h) != (s, s):
-            image = image.crop((left, top, left + s, top + s))
         return image
+
+    def crop(self, scaled: Image.Image) -> Image.Image:
+        """The centre SxS of a ``scale``d image."""
+        s = self.size
+        w, h = scaled.size
+        if (w, h) == (s, s):
+            return scaled
+        top, left = (h - s) // 2, (w - s) // 2
+        return scaled.crop((left, top, left + s, top + s))
+
+    def keeps_aspect(self) -> bool:
+        return self.config.resize_mode != "squash"
 
     def __call__(self, image: Image.Image) -> np.ndarray:
         """Normalised pixels, float32 [3, S, S]."""
-        arr = np.asarray(self.resize(image), dtype=np.float32)
+        return self.normalise(self.resize(image))
+
+    def normalise(self, image: Image.Image) -> np.ndarray:
+        """Float32 [3, S, S] from an SxS RGB image."""
+        arr = np.asarray(image, dtype=np.float32)
         arr = arr * self._scale + self._offset
         return np.ascontiguousarray(arr.transpose(2, 0, 1))
 

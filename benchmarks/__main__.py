@@ -253,6 +253,7 @@ def print_tables(result: dict[str, Any]) -> None:
             "repeated p50",
             "p95 ",
             "q/s ",
+            "encoder, 8 texts",
         ):
             t.add_column(col, justify="left" if col == "library" else "right")
         for r in web["libraries"]:
@@ -266,6 +267,7 @@ def print_tables(result: dict[str, Any]) -> None:
                 f"{h['p50_ms']:.0f} ms",
                 f"{h['p95_ms']:.0f} ms",
                 f"{h['throughput_qps']:.0f}",
+                f"{r['encoder_floor']['one_call_ms']:.0f} ms" if "encoder_floor" in r else "-",
             )
         console.print(t)
     t = Table(title="Targets")

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from imagefind.batching import Batcher
+
+
+def _all_at_once(batcher: Batcher, calls: list[Callable[[], None]], gate: threading.Event) -> None:
+    """Start every call, wait until all but the first (held in ``fn`` by ``gate``) queue in
+    the batcher, then open the gate and let them finish."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(batcher._queue) < len(calls) - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.set()
+    for t in threads:
+        t.join(5)
 
 
 def test_one_caller_runs_at_once() -> None:
@@ -60,15 +74,7 @@ def test_max_batch_splits_and_everyone_is_answered() -> None:
 
     batcher = Batcher(fn, max_batch=3)
     results: dict[int, int] = {}
-    threads = [
-        threading.Thread(target=lambda k=k: results.__setitem__(k, batcher(k))) for k in range(10)
-    ]
-    for t in threads:
-        t.start()
-    time.sleep(0.2)
-    gate.set()
-    for t in threads:
-        t.join(5)
+    _all_at_once(batcher, [lambda k=k: results.__setitem__(k, batcher(k)) for k in range(10)], gate)
     assert results == {k: k for k in range(10)}
     assert max(sizes) <= 3 and sum(sizes) == 10
 
@@ -91,13 +97,7 @@ def test_a_bad_key_fails_only_its_caller() -> None:
         except ValueError as exc:
             results[k] = exc
 
-    threads = [threading.Thread(target=call, args=(k,)) for k in (1, 13, 2, 3)]
-    for t in threads:
-        t.start()
-    time.sleep(0.2)
-    gate.set()
-    for t in threads:
-        t.join(5)
+    _all_at_once(batcher, [lambda k=k: call(k) for k in (1, 13, 2, 3)], gate)
     assert isinstance(results.pop(13), ValueError)
     assert results == {1: 2, 2: 3, 3: 4}
 

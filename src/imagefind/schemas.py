@@ -1,19 +1,43 @@
 """The shapes of what imagefind returns: one set of objects for the library, the CLI's
-``--json`` and the HTTP API, so the three never drift apart."""
+``--json`` and the HTTP API, so the three never drift apart.
+
+Plain dataclasses: the HTTP API validates and documents them with pydantic (a field's
+docstring is its description there), while a CLI query never imports pydantic (~75 ms).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from imagefind.catalog import ImageRecord
 
+# Read by pydantic when the web app uses these classes.
+_PYDANTIC = {"use_attribute_docstrings": True}
 
-class ImageOut(BaseModel):
+
+def as_json(value: Any) -> Any:
+    """Plain JSON-ready data (dicts, lists, numbers, strings) from schema objects."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(kw_only=True)
+class ImageOut:
+    __pydantic_config__ = _PYDANTIC
+
     id: int
-    name: str = Field(description="The file name, or the name an upload arrived with")
-    source: str = Field(description="The file path, or upload:<sha256> for uploaded images")
+    name: str
+    """The file name, or the name an upload arrived with"""
+    source: str
+    """The file path, or upload:<sha256> for uploaded images"""
     path: str | None
     sha256: str
     size: int
@@ -40,39 +64,55 @@ class ImageOut(BaseModel):
         )
 
 
-class Hit(BaseModel):
+@dataclass(kw_only=True)
+class Hit:
     """One search result: cosine similarity in [-1, 1], higher is closer."""
+
+    __pydantic_config__ = _PYDANTIC
 
     id: int
     score: float
     image: ImageOut
 
 
-class Skipped(BaseModel):
+@dataclass(kw_only=True)
+class Skipped:
+    __pydantic_config__ = _PYDANTIC
+
     path: str
     reason: str
 
 
-class IndexSummary(BaseModel):
+@dataclass(kw_only=True)
+class IndexSummary:
+    __pydantic_config__ = _PYDANTIC
+
     added: int = 0
     updated: int = 0
     renamed: int = 0
     removed: int = 0
     unchanged: int = 0
-    copies: int = Field(0, description="New files whose content was already indexed (no encode)")
-    encoded: int = Field(0, description="Images that went through the visual encoder")
-    skipped: list[Skipped] = Field(default_factory=list)
+    copies: int = 0
+    """New files whose content was already indexed (no encode)"""
+    encoded: int = 0
+    """Images that went through the visual encoder"""
+    skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
-    batch_size: int = Field(0, description="Encoder batch size the run settled on")
-    decoders: int = Field(0, description="Decoder threads the run settled on")
+    batch_size: int = 0
+    """Encoder batch size the run settled on"""
+    decoders: int = 0
+    """Decoder threads the run settled on"""
 
     @property
     def skipped_count(self) -> int:
         return len(self.skipped)
 
 
-class AddResult(BaseModel):
+@dataclass(kw_only=True)
+class AddResult:
     """An upload: its image, and whether the same content was already in the library."""
+
+    __pydantic_config__ = _PYDANTIC
 
     name: str
     id: int
@@ -80,13 +120,21 @@ class AddResult(BaseModel):
     image: ImageOut
 
 
-class DuplicateGroup(BaseModel):
-    kind: str = Field(description="'exact' (same bytes) or 'near' (cosine over the threshold)")
-    score: float = Field(description="Lowest similarity between linked members")
+@dataclass(kw_only=True)
+class DuplicateGroup:
+    __pydantic_config__ = _PYDANTIC
+
+    kind: str
+    """'exact' (same bytes) or 'near' (cosine over the threshold)"""
+    score: float
+    """Lowest similarity between linked members"""
     images: list[ImageOut]
 
 
-class Stats(BaseModel):
+@dataclass(kw_only=True)
+class Stats:
+    __pydantic_config__ = _PYDANTIC
+
     library: str
     count: int
     model: str | None

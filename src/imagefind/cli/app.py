@@ -131,17 +131,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 def emit_json(value: Any) -> None:
     """One JSON document on stdout, from schema objects or plain data."""
-    sys.stdout.write(json.dumps(_plain(value), ensure_ascii=False) + "\n")
+    from imagefind.schemas import as_json
 
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "model_dump"):  # schema objects (pydantic, imported only when used)
-        return value.model_dump(mode="json")
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+    sys.stdout.write(json.dumps(as_json(value), ensure_ascii=False) + "\n")
 
 
 class _Exit:

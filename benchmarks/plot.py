@@ -62,6 +62,10 @@ def plot(result: dict[str, Any], out: Path) -> Path:
         rows = srch["sizes"]
         n = [r["n"] for r in rows]
         ax.loglog(n, [r["exact"]["ms_median"] for r in rows], "o-", label="exact (flat fp32)")
+        if all("exact_fp16" in r for r in rows):
+            ax.loglog(
+                n, [r["exact_fp16"]["ms_median"] for r in rows], "^-", label="exact (flat fp16)"
+            )
         ax.loglog(n, [r["ann"]["ms_median"] for r in rows], "s-", label="as built (build_for)")
         for r in rows:
             ax.annotate(
@@ -96,7 +100,8 @@ def plot(result: dict[str, Any], out: Path) -> Path:
         ax.bar(list(x), [v for _, v, _ in bars], color=colours)
         ax.scatter(list(x), [t for _, _, t in bars], marker="_", s=400, color="black", zorder=3)
         ax.set_yscale("log")
-        ax.set_ylim(min(t for _, _, t in bars) / 2, max(v for _, v, _ in bars) * 1.6)
+        low = min(min(t for _, _, t in bars), min(v for _, v, _ in bars))
+        ax.set_ylim(low / 2, max(v for _, v, _ in bars) * 1.6)
         for i, (_, v, _) in enumerate(bars):
             ax.text(i, v, f"{v:.0f}", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(list(x), [b[0] for b in bars], fontsize=6.5, rotation=35, ha="right")

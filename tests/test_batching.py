@@ -110,3 +110,51 @@ def test_wrong_number_of_values_is_an_error() -> None:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Batcher(lambda keys: keys, max_batch=0)
+
+
+def test_a_shared_failure_is_not_retried_key_by_key() -> None:
+    """A database that is down fails every key: after two keys fail alone just as the batch
+    did, the rest get the failure without a call each."""
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def fn(keys: Sequence[int]) -> list[int]:
+        gate.wait(5)
+        calls.append(len(keys))
+        raise ConnectionError("database is down")
+
+    batcher = Batcher(fn)
+    errors: dict[int, BaseException] = {}
+
+    def call(k: int) -> None:
+        try:
+            batcher(k)
+        except ConnectionError as exc:
+            errors[k] = exc
+
+    _all_at_once(batcher, [lambda k=k: call(k) for k in range(10)], gate)
+    assert sorted(errors) == list(range(10))
+    assert calls == [1, 9, 1, 1]  # the first caller alone, the batch, two keys alone
+
+
+def test_an_interrupt_reaches_every_caller_of_its_batch() -> None:
+    gate = threading.Event()
+
+    def fn(keys: Sequence[int]) -> list[int]:
+        gate.wait(5)
+        if len(keys) > 1:
+            raise KeyboardInterrupt
+        return list(keys)
+
+    batcher = Batcher(fn)
+    outcomes: dict[int, object] = {}
+
+    def call(k: int) -> None:
+        try:
+            outcomes[k] = batcher(k)
+        except BaseException as exc:
+            outcomes[k] = type(exc)
+
+    _all_at_once(batcher, [lambda k=k: call(k) for k in range(4)], gate)
+    assert outcomes[0] == 0  # ran alone first
+    assert all(outcomes[k] is KeyboardInterrupt for k in (1, 2, 3))

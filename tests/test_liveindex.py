@@ -91,3 +91,17 @@ def test_cache_of_the_wrong_kind_for_its_size_is_rebuilt(tmp_path: Path, monkeyp
     store.live.invalidate()
     assert store.vector_index.kind == "flat-fp16"
     assert json.loads((tmp_path / "index.json").read_text())["kind"] == "flat-fp16"
+
+
+def test_a_read_only_library_uses_its_cache_of_the_old_kind(tmp_path: Path, monkeypatch) -> None:
+    """Rebuilding (and failing to save) on every query would cost more than the old kind."""
+    import imagefind.stores.liveindex as live
+    import imagefind.vectorindex as vi
+
+    store = _store(tmp_path)
+    store.add(*_rows(30))
+    store.search(_rows(1)[1], 1)
+    monkeypatch.setattr(vi, "SMALL_LIMIT", 10)
+    monkeypatch.setattr(live.os, "access", lambda path, mode: False)
+    loaded = store.live._load(store.generation())
+    assert loaded is not None and loaded.kind == "flat"

@@ -15,7 +15,7 @@ from PIL import Image
 from imagefind.images import decode
 from imagefind.models.layout import PreprocessConfig
 from imagefind.models.preprocess import Preprocessor
-from imagefind.pipeline import Item, Pipeline
+from imagefind.pipeline import THUMB_SIZE, Item, Pipeline
 from imagefind.scanner import walk
 from tests.synth import natural_image
 
@@ -46,9 +46,10 @@ def _prepare(path: Path, config: PreprocessConfig = CONFIG) -> Item:
         ((1600, 1200), (256, 192)),
         ((900, 1600), (144, 256)),
         ((800, 800), (256, 256)),
+        ((2000, 2000), (256, 256)),  # drafted to 500 px, not 250: no smaller than the thumb
         ((100, 80), (100, 80)),
     ],
-    ids=["landscape", "portrait", "square", "tiny"],
+    ids=["landscape", "portrait", "square", "big-square", "tiny"],
 )
 def test_prepare_pixels_and_thumbnail(tmp_path: Path, size: tuple[int, int], thumb) -> None:
     path = tmp_path / "photo.jpg"
@@ -56,7 +57,7 @@ def test_prepare_pixels_and_thumbnail(tmp_path: Path, size: tuple[int, int], thu
     item = _prepare(path)
     data = path.read_bytes()
     assert item.sha256 == item.new.sha256 == hashlib.sha256(data).hexdigest()
-    expected = Preprocessor(CONFIG)(decode(data, "x", min_side=224).image)
+    expected = Preprocessor(CONFIG)(decode(data, "x", min_side=THUMB_SIZE).image)
     assert np.array_equal(item.pixels, expected)
     shown = Image.open(io.BytesIO(item.thumb))
     assert shown.format == "WEBP" and shown.size == thumb  # never upscaled, never squashed

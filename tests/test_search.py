@@ -95,3 +95,11 @@ def test_a_failing_query_fails_alone(lib: Library) -> None:
         t.join(30)
     assert isinstance(outcomes.pop("bad"), ValueError)
     assert all(len(v) == 3 for v in outcomes.values())  # type: ignore[arg-type]
+
+
+def test_a_large_k_runs_alone_with_the_same_hits(lib: Library) -> None:
+    lookups = lib.searcher._lookup.batches
+    many = lib.search("a red car", k=150)  # more than SHARED_K: its own index call
+    assert lib.searcher._lookup.batches == lookups
+    assert [h.id for h in many[:5]] == [h.id for h in lib.search("a red car", k=5)]
+    assert len(many) == 30  # every image in the library

@@ -374,3 +374,22 @@ def test_ann_agrees_with_exact_for_text_and_image_queries(monkeypatch, tmp_path)
             assert recall >= 0.93, (cosine, recall)
     loaded.add([10**9], vecs[:1])  # a mapped IVF index copies itself before a change
     assert 10**9 in loaded and len(loaded) == len(vecs) + 1
+
+
+def test_a_file_system_that_cannot_map_is_read_instead(tmp_path: Path, monkeypatch) -> None:
+    import faiss
+
+    import imagefind.vectorindex as vi
+
+    ids, vecs = np.arange(5, dtype=np.int64), unit(5, seed=2)
+    VectorIndex.build(ids, vecs).save(tmp_path / "i.faiss")
+    real = faiss.read_index
+
+    def no_mmap(path: str, flags: int = 0):  # type: ignore[no-untyped-def]
+        if flags & faiss.IO_FLAG_MMAP_IFC:
+            raise RuntimeError("Error: mmap failed")
+        return real(path, flags)
+
+    monkeypatch.setattr(vi.faiss, "read_index", no_mmap)
+    loaded = VectorIndex.load(tmp_path / "i.faiss")
+    assert not loaded._mapped and len(loaded) == 5

@@ -125,8 +125,11 @@ class Pipeline:
             same = self.catalog.by_sha256(item.sha256)
             if same:
                 item.known = same[0]
+                item.prepare_s = time.perf_counter() - started
                 return item
-            decoded = decode(data, item.name, min_side=self.min_side, sha256=item.sha256)
+            # Drafted no smaller than the thumbnail either (a square photo's view is 224 px).
+            side = max(self.min_side, THUMB_SIZE)
+            decoded = decode(data, item.name, min_side=side, sha256=item.sha256)
             scaled = self.preprocess.scale(decoded.image)
             item.pixels = self.preprocess.normalise(self.preprocess.crop(scaled))
             # The thumbnail comes from the model's view when that is a reduction big enough
@@ -196,11 +199,15 @@ class Pipeline:
             if self.progress:
                 self.progress(1)
             if len(batch) >= tuner.batch:
+                used = tuner.batch
                 self._flush(batch, out)
+                # The size the tuner settled on, else the last one used (not one it may try).
+                out.batch_size = tuner.batch if tuner.settled else used
                 batch = []
         if batch:
             self._flush(batch, out)
-        out.batch_size, out.decoders = tuner.batch, tuner.decoders
+        out.batch_size = out.batch_size or tuner.batch
+        out.decoders = tuner.decoders
         return out
 
     def _flush(self, batch: list[Item], out: Outcome) -> None:

@@ -19,6 +19,7 @@ from imagefind.stores.base import Store
 
 TEXT_CACHE_SIZE = 512
 MAX_K = 10_000
+SHARED_K = 100  # lookups up to this k share index calls with concurrent ones
 
 
 class Searcher:
@@ -122,7 +123,9 @@ class Searcher:
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k={k}: must be between 1 and {MAX_K}")
         exclude = exclude or set()
-        scores, ids = self._lookup((np.asarray(vector, dtype=np.float32), k + len(exclude)))
+        query = (np.asarray(vector, dtype=np.float32), k + len(exclude))
+        # A large k runs alone: in a shared call every caller would pay for the largest k.
+        scores, ids = self._lookup(query) if query[1] <= SHARED_K else self._search_rows([query])[0]
         # float16 storage can put a self-match a hair above 1: keep scores cosines.
         scores = np.clip(scores, -1.0, 1.0)
         pairs = [

@@ -70,6 +70,11 @@ class Tuner:
         self.gate = Gate(self.decoders)
 
     @property
+    def settled(self) -> bool:
+        """The batch size is final: given by the user, or found by the search."""
+        return self._settled
+
+    @property
     def max_decoders(self) -> int:
         return 4 * self.cores
 

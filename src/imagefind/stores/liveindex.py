@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -83,8 +84,9 @@ class LiveIndex:
             meta = json.loads((self.folder / INDEX_META).read_text())
             if meta.get("generation") != generation:
                 return None
-            if meta.get("kind") != kind_for(meta.get("count", 0)):
-                return None  # grown (or shrunk) past a size limit: build the right kind
+            wrong_kind = meta.get("kind") != kind_for(meta.get("count", 0))
+            if wrong_kind and os.access(self.folder, os.W_OK):
+                return None  # grown (or shrunk) past a size limit: build (and keep) the right kind
             index = VectorIndex.load(self.folder / _index_file(generation))
             return index if len(index) == meta.get("count") else None
         except (OSError, ValueError, ImagefindError):

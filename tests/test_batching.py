@@ -25,6 +25,20 @@ def _all_at_once(batcher: Batcher, calls: list[Callable[[], None]], gate: thread
         t.join(5)
 
 
+def _outcomes(batcher: Batcher, keys: Sequence[int], gate: threading.Event) -> dict[int, object]:
+    """Each key's value, or the exception its caller got, with all callers at once."""
+    outcomes: dict[int, object] = {}
+
+    def call(k: int) -> None:
+        try:
+            outcomes[k] = batcher(k)
+        except BaseException as exc:
+            outcomes[k] = exc
+
+    _all_at_once(batcher, [lambda k=k: call(k) for k in keys], gate)
+    return outcomes
+
+
 def test_one_caller_runs_at_once() -> None:
     calls: list[list[int]] = []
     batcher = Batcher(lambda keys: calls.append(list(keys)) or [k * 2 for k in keys])
@@ -88,16 +102,7 @@ def test_a_bad_key_fails_only_its_caller() -> None:
             raise ValueError("13 is unlucky")
         return [k + 1 for k in keys]
 
-    batcher = Batcher(fn)
-    results: dict[int, object] = {}
-
-    def call(k: int) -> None:
-        try:
-            results[k] = batcher(k)
-        except ValueError as exc:
-            results[k] = exc
-
-    _all_at_once(batcher, [lambda k=k: call(k) for k in (1, 13, 2, 3)], gate)
+    results = _outcomes(Batcher(fn), (1, 13, 2, 3), gate)
     assert isinstance(results.pop(13), ValueError)
     assert results == {1: 2, 2: 3, 3: 4}
 
@@ -123,17 +128,8 @@ def test_a_shared_failure_is_not_retried_key_by_key() -> None:
         calls.append(len(keys))
         raise ConnectionError("database is down")
 
-    batcher = Batcher(fn)
-    errors: dict[int, BaseException] = {}
-
-    def call(k: int) -> None:
-        try:
-            batcher(k)
-        except ConnectionError as exc:
-            errors[k] = exc
-
-    _all_at_once(batcher, [lambda k=k: call(k) for k in range(10)], gate)
-    assert sorted(errors) == list(range(10))
+    errors = _outcomes(Batcher(fn), range(10), gate)
+    assert all(isinstance(errors[k], ConnectionError) for k in range(10))
     assert calls == [1, 9, 1, 1]  # the first caller alone, the batch, two keys alone
 
 
@@ -146,15 +142,6 @@ def test_an_interrupt_reaches_every_caller_of_its_batch() -> None:
             raise KeyboardInterrupt
         return list(keys)
 
-    batcher = Batcher(fn)
-    outcomes: dict[int, object] = {}
-
-    def call(k: int) -> None:
-        try:
-            outcomes[k] = batcher(k)
-        except BaseException as exc:
-            outcomes[k] = type(exc)
-
-    _all_at_once(batcher, [lambda k=k: call(k) for k in range(4)], gate)
+    outcomes = _outcomes(Batcher(fn), range(4), gate)
     assert outcomes[0] == 0  # ran alone first
-    assert all(outcomes[k] is KeyboardInterrupt for k in (1, 2, 3))
+    assert all(isinstance(outcomes[k], KeyboardInterrupt) for k in (1, 2, 3))

@@ -148,137 +148,15 @@ def targets(parts: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_tables(result: dict[str, Any]) -> None:
+    """The same tables as the README's (``benchmarks.report``), rendered for the terminal."""
     from rich.console import Console
-    from rich.table import Table
+    from rich.markdown import Markdown
+
+    from benchmarks.report import render
 
     console = Console(width=140)
-    m = result["machine"]
-    console.print(
-        f"\n[bold]{m['cpu']}[/] ({m['cpu_count']} CPUs), onnxruntime {m['onnxruntime']}, "
-        f"quick={result['quick']}, commit {result['commit']}; load average "
-        f"{result['load_before']} -> {result['load_after']}"
-    )
-    parts = result["parts"]
-    idx = _get(parts, "indexing")
-    if idx:
-        t = Table(title="Indexing, end to end (files on disk to catalog), images/s")
-        for col in (
-            "corpus",
-            "n",
-            "prec",
-            "measured",
-            "bound",
-            "ratio",
-            "t_model ms",
-            "t_decode ms",
-            "naive",
-            "vs naive",
-            "cores busy",
-        ):
-            t.add_column(col, justify="left" if col in ("corpus", "prec") else "right")
-        for c in idx["corpora"]:
-            for p in ("fp32", "int8"):
-                r = c[p]
-                t.add_row(
-                    c["label"],
-                    str(c["images"]),
-                    p,
-                    f"{r['measured']['img_per_s']:.2f}",
-                    f"{r['bound_img_per_s']:.2f}",
-                    f"{r['ratio']:.2f}",
-                    f"{r['t_model']['s_per_image'] * 1000:.0f}",
-                    f"{c['t_decode']['s_per_image'] * 1000:.0f}",
-                    f"{c['naive_fp32']['img_per_s']:.2f}",
-                    f"{r['speedup_vs_naive']:.1f}x",
-                    f"{r['measured']['cores_busy']:.2f}",
-                )
-        console.print(t)
-    srch = _get(parts, "search")
-    if srch:
-        t = Table(title="Search, top-10 of one query, clustered 512-d vectors")
-        for col in (
-            "vectors",
-            "exact ms",
-            "exact fp16 ms",
-            "ANN kind",
-            "nprobe",
-            "ANN ms",
-            "recall@10",
-            "exact build s",
-            "ANN build s",
-            "exact MB",
-            "ANN MB",
-        ):
-            t.add_column(col, justify="right")
-        for r in srch["sizes"]:
-            t.add_row(
-                f"{r['n']:,}",
-                f"{r['exact']['ms_median']:.2f}",
-                f"{r['exact_fp16']['ms_median']:.2f}" if "exact_fp16" in r else "-",
-                r["ann_kind"],
-                str(r["ann_nprobe"] or "-"),
-                f"{r['ann']['ms_median']:.2f}",
-                f"{r['ann_recall_at_10']:.3f}",
-                f"{r['exact_build_s']:.1f}",
-                f"{r['ann_build_s']:.1f}",
-                f"{r['exact_bytes'] / 1e6:.0f}",
-                f"{r['ann_bytes'] / 1e6:.0f}",
-            )
-        console.print(t)
-    cli = _get(parts, "cli")
-    if cli:
-        t = Table(title="Cold CLI query (new process each run), 100K library")
-        for col in ("library", "index", "median s", "best s", "first s", "slowest stages"):
-            t.add_column(col, justify="left" if col in ("library", "slowest stages") else "right")
-        for r in cli["libraries"]:
-            top = sorted(r["stages_s"].items(), key=lambda kv: -kv[1])[:3]
-            t.add_row(
-                r["library"],
-                str(r["index_kind"]),
-                f"{r['cold_s_median']:.2f}",
-                f"{r['cold_s_best']:.2f}",
-                f"{r['first_query_s']:.2f}",
-                ", ".join(f"{k} {v:.2f}" for k, v in top),
-            )
-        console.print(t)
-    web = _get(parts, "http")
-    if web:
-        t = Table(title="HTTP /api/search, 100K library (8 clients unless noted)")
-        for col in (
-            "library",
-            "1 client p50",
-            "distinct p50",
-            "p95",
-            "q/s",
-            "repeated p50",
-            "p95 ",
-            "q/s ",
-            "encoder, 8 texts",
-        ):
-            t.add_column(col, justify="left" if col == "library" else "right")
-        for r in web["libraries"]:
-            d, h = r["distinct"], r["repeated"]
-            t.add_row(
-                r["library"],
-                f"{r['sequential']['p50_ms']:.0f} ms",
-                f"{d['p50_ms']:.0f} ms",
-                f"{d['p95_ms']:.0f} ms",
-                f"{d['throughput_qps']:.0f}",
-                f"{h['p50_ms']:.0f} ms",
-                f"{h['p95_ms']:.0f} ms",
-                f"{h['throughput_qps']:.0f}",
-                f"{r['encoder_floor']['one_call_ms']:.0f} ms" if "encoder_floor" in r else "-",
-            )
-        console.print(t)
-    t = Table(title="Targets")
-    for col in ("target", "goal", "reached", "met"):
-        t.add_column(col)
-    for row in result["targets"]:
-        met = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[row["met"]]
-        value = "-" if row["reached"] is None else f"{row['reached']}{row['unit']}"
-        t.add_row(row["target"], row["goal"], value, met)
-    console.print(t)
-    for name, entry in parts.items():
+    console.print(Markdown(render(result)))
+    for name, entry in result["parts"].items():
         if "error" in entry:
             console.print(f"[red]{name} failed:[/] {entry['error']}")
 

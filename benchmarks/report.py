@@ -1,4 +1,5 @@
-"""Markdown tables from a results file, for ``docs/performance.md``.
+"""Markdown tables from a results file: the README's Performance section, and what
+``python -m benchmarks`` prints at the end of a run (rendered by rich).
 
 python -m benchmarks.report [benchmarks/results/latest.json]
 """

@@ -22,12 +22,16 @@ import numpy as np
 
 from imagefind.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 from imagefind.errors import LibraryError, NotFoundError
-from imagefind.records import ImageRecord, ModelIdentity, NewImage, RowLookups, checked_vectors
+from imagefind.records import (
+    RECORD_COLUMNS,
+    ImageRecord,
+    ModelIdentity,
+    NewImage,
+    RowLookups,
+    checked_vectors,
+)
 
 _VECTOR_DTYPE = np.dtype("<f2")  # float16 little-endian: half the disk, ample for cosines
-_COLUMNS = (
-    "id, path, upload_key, sha256, size, mtime, width, height, format, taken_at, added_at, name"
-)
 _IN_IDS = "IN (SELECT value FROM json_each(?))"  # one parameter for any number of ids
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Catalog", "ImageRecord", "ModelIdentity", "NewImage"]
@@ -149,11 +153,6 @@ class Catalog(RowLookups):
     def _bump(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
-    def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
-        with self._guard() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM images {where}", params).fetchall()
-        return [ImageRecord(*row) for row in rows]
-
     # --- model ----------------------------------------------------------------------------
 
     def model(self) -> ModelIdentity | None:
@@ -253,7 +252,7 @@ class Catalog(RowLookups):
         wanted = json.dumps([int(i) for i in ids])
         with self.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM images WHERE id {_IN_IDS} ORDER BY id",
+                f"SELECT {RECORD_COLUMNS} FROM images WHERE id {_IN_IDS} ORDER BY id",
                 (wanted,),
             ).fetchall()
             if rows:

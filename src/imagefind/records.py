@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -67,13 +69,23 @@ class ImageRecord:
         return self.path if self.path is not None else f"upload:{self.upload_key}"
 
 
+# The images table's columns as ImageRecord takes them, for every store's SELECT.
+RECORD_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
+
+
 class RowLookups:
-    """Mixed into a store that has ``_select(where, params)`` over its ``images`` table."""
+    """Mixed into a store whose ``_guard()`` yields a DB-API connection (SQLite, psycopg)
+    over its ``images`` table, with parameters written as ``PLACEHOLDER``."""
 
     PLACEHOLDER = "?"
 
-    def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
+    def _guard(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
+
+    def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
+        with self._guard() as conn:
+            rows = conn.execute(f"SELECT {RECORD_COLUMNS} FROM images {where}", params).fetchall()
+        return [ImageRecord(*row) for row in rows]
 
     def get(self, image_id: int) -> ImageRecord:
         """One row; NotFoundError if there is none."""

@@ -21,14 +21,10 @@ import psycopg
 
 from imagefind.catalog import ImageRecord, ModelIdentity, NewImage
 from imagefind.errors import LibraryError, NotFoundError
-from imagefind.records import RowLookups
+from imagefind.records import RECORD_COLUMNS, RowLookups
 from imagefind.scanner import FoundFile
 from imagefind.stores import pgbulk, pgclaims, pgschema
 from imagefind.stores.pgschema import Half, label, reason
-
-_COLUMNS = (
-    "id, path, upload_key, sha256, size, mtime, width, height, format, taken_at, added_at, name"
-)
 
 EXACT_BELOW = 20_000
 """Libraries up to this size are searched exactly (a sequential scan takes milliseconds);
@@ -118,11 +114,6 @@ class PostgresStore(RowLookups):
         ).fetchone()
         if row and row[0] == self._seen_generation + 1:
             self._seen_generation = int(row[0])
-
-    def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
-        with self._guard() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM images {where}", params).fetchall()  # type: ignore[arg-type]
-        return [ImageRecord(*row) for row in rows]
 
     # --- model ----------------------------------------------------------------------------
 
@@ -214,7 +205,7 @@ class PostgresStore(RowLookups):
         wanted = [int(i) for i in ids]
         with self._transaction() as conn:
             rows = conn.execute(
-                f"DELETE FROM images WHERE id = ANY(%s) RETURNING {_COLUMNS}",  # type: ignore[arg-type]
+                f"DELETE FROM images WHERE id = ANY(%s) RETURNING {RECORD_COLUMNS}",  # type: ignore[arg-type]
                 (wanted,),
             ).fetchall()
             if rows:

@@ -163,12 +163,11 @@ class Mixture:
         """Queries placed the way CLIP places captions among images: each at ``cosine`` to a
         cluster centre (a caption's best image scores 0.25-0.35), the rest orthogonal noise.
         Their neighbours spread over more of the space than an image query's do."""
+        from imagefind.vectorindex import tilted
+
         rng = np.random.default_rng(seed)
         centre = self.centres[rng.choice(len(self.centres), size=n, p=self.weights)]
-        noise = rng.standard_normal((n, self.dim), dtype=np.float32)
-        noise -= (noise * centre).sum(axis=1, keepdims=True) * centre
-        noise = _unit(noise)
-        return _unit(cosine * centre + np.sqrt(1.0 - cosine**2) * noise)
+        return tilted(centre, rng.standard_normal((n, self.dim), dtype=np.float32), cosine)
 
     def sample(self, n: int, seed: int, chunk: int = 100_000) -> np.ndarray:
         """``n`` unit vectors float32 [n, dim]."""

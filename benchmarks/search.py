@@ -26,7 +26,7 @@ import faiss
 import numpy as np
 
 from benchmarks.data import DATA, DATA_VERSION, ROOT, Mixture
-from imagefind.vectorindex import VectorIndex, build_for, flat_fp16
+from imagefind.vectorindex import VectorIndex, build_for, flat_fp16, recall_at_k
 
 SIZES = (10_000, 100_000, 1_000_000)
 K = 10
@@ -55,11 +55,6 @@ def _latency(index: VectorIndex, queries: np.ndarray, budget_s: float) -> dict[s
 
 def _bytes(index: VectorIndex) -> int:
     return len(faiss.serialize_index(index._index))
-
-
-def _recall(truth: np.ndarray, found: np.ndarray) -> float:
-    hits = [len(set(t.tolist()) & set(f.tolist())) for t, f in zip(truth, found, strict=True)]
-    return float(np.mean(hits)) / K
 
 
 def _nprobe(index: VectorIndex) -> int | None:
@@ -138,8 +133,8 @@ def bench_size(
     row["ann_nprobe"] = _nprobe(ann)
     row["ann_bytes"] = _bytes(ann)
     recall = {
-        "image-like": _recall(truth, ann.search(queries, K)[1]),
-        "text-like": _recall(text_truth, ann.search(text_queries, K)[1]),
+        "image-like": recall_at_k(truth, ann.search(queries, K)[1]),
+        "text-like": recall_at_k(text_truth, ann.search(text_queries, K)[1]),
     }
     row["ann_recall_at_10"] = round(min(recall.values()), 4)
     row["ann_recall_at_10_by_query"] = {k: round(v, 4) for k, v in recall.items()}
@@ -154,9 +149,9 @@ def bench_size(
             sweep.append(
                 {
                     "nprobe": nprobe,
-                    "recall_at_10": round(_recall(truth, ann.search(queries, K)[1]), 4),
+                    "recall_at_10": round(recall_at_k(truth, ann.search(queries, K)[1]), 4),
                     "text_recall_at_10": round(
-                        _recall(text_truth, ann.search(text_queries, K)[1]), 4
+                        recall_at_k(text_truth, ann.search(text_queries, K)[1]), 4
                     ),
                     "ms_median": lat["ms_median"],
                 }

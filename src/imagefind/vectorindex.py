@@ -213,7 +213,9 @@ class VectorIndex:
         nprobe = 1
         while True:
             ivf.nprobe = nprobe
-            recall = min(_recall(truth[k], self._index.search(q, 10)[1]) for k, q in probes.items())
+            recall = min(
+                recall_at_k(truth[k], self._index.search(q, 10)[1]) for k, q in probes.items()
+            )
             if recall >= target_recall or nprobe >= ivf.nlist:
                 return recall
             nprobe *= 2
@@ -336,14 +338,20 @@ def probe_queries(vectors: np.ndarray, n: int, cosine: float, seed: int) -> np.n
     base = np.asarray(
         vectors[rng.choice(len(vectors), min(n, len(vectors)), replace=False)], dtype=np.float32
     )
-    noise = rng.standard_normal(base.shape).astype(np.float32)
-    noise -= (noise * base).sum(axis=1, keepdims=True) * base  # orthogonal to its vector
+    return tilted(base, rng.standard_normal(base.shape).astype(np.float32), cosine)
+
+
+def tilted(base: np.ndarray, noise: np.ndarray, cosine: float) -> np.ndarray:
+    """Unit vectors at ``cosine`` to each unit row of ``base``, turned towards the part of
+    ``noise`` (same shape) orthogonal to it."""
+    noise = noise - (noise * base).sum(axis=1, keepdims=True) * base
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
     out = cosine * base + np.sqrt(1.0 - cosine**2) * noise
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-def _recall(truth: np.ndarray, found: np.ndarray) -> float:
+def recall_at_k(truth: np.ndarray, found: np.ndarray) -> float:
+    """Mean share of each row of ``truth`` (ids, best first) that ``found`` has too."""
     return float(
         np.mean([len(set(t) & set(f)) / len(t) for t, f in zip(truth, found, strict=True)])
     )

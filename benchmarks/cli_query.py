@@ -42,7 +42,7 @@ mark("import imagefind.cli")
 from imagefind.library import Library
 from imagefind.models.session import OnnxGraph
 from imagefind.models.tokenizer import ClipTokenizer
-from imagefind.stores.liveindex import LiveIndex
+from imagefind.stores.embedded.liveindex import LiveIndex
 def timed(cls, name, label):
     inner = getattr(cls, name)
     def wrapper(*args, **kwargs):

@@ -163,7 +163,7 @@ class Mixture:
         """Queries placed the way CLIP places captions among images: each at ``cosine`` to a
         cluster centre (a caption's best image scores 0.25-0.35), the rest orthogonal noise.
         Their neighbours spread over more of the space than an image query's do."""
-        from imagefind.vectorindex import tilted
+        from imagefind.stores.embedded.vectorindex import tilted
 
         rng = np.random.default_rng(seed)
         centre = self.centres[rng.choice(len(self.centres), size=n, p=self.weights)]
@@ -201,7 +201,8 @@ def vector_library(
 ) -> Path:
     """A library folder of ``count`` images (fake paths, clustered vectors) bound to the model
     ``name`` with ``fingerprint``; built once (about a minute for 100K), then reused."""
-    from imagefind.catalog import Catalog, ModelIdentity, NewImage
+    from imagefind.records import ModelIdentity, NewImage
+    from imagefind.stores.embedded.catalog import Catalog
 
     folder = DATA / f"library-{count}-{_identity_key(name, fingerprint, count)}"
     marker = folder / "bench-ready.json"

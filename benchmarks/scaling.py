@@ -67,10 +67,10 @@ def _measure(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray, tr
 
 
 def search_bench(n: int, log: Callable[[str], object]) -> dict:
-    from imagefind.catalog import ImageRecord, ModelIdentity
-    from imagefind.stores import postgres
+    from imagefind.records import ImageRecord, ModelIdentity
+    from imagefind.stores.embedded.vectorindex import build_for
     from imagefind.stores.postgres import PostgresStore
-    from imagefind.vectorindex import build_for
+    from imagefind.stores.postgres import store as postgres
     from tests.pg import PgServer
 
     mix = Mixture()

@@ -26,7 +26,7 @@ import faiss
 import numpy as np
 
 from benchmarks.data import DATA, DATA_VERSION, ROOT, Mixture
-from imagefind.vectorindex import VectorIndex, build_for, flat_fp16, recall_at_k
+from imagefind.stores.embedded.vectorindex import VectorIndex, build_for, flat_fp16, recall_at_k
 
 SIZES = (10_000, 100_000, 1_000_000)
 K = 10
@@ -76,7 +76,7 @@ def _build_ann(
     earlier run built from the same vectors with the same ``vectorindex.py`` is loaded
     instead, with the build time that run measured: the IVF build is minutes here."""
     key = hashlib.sha256(
-        (ROOT / "src" / "imagefind" / "vectorindex.py").read_bytes()
+        (ROOT / "src" / "imagefind" / "stores" / "embedded" / "vectorindex.py").read_bytes()
         + f"{DATA_VERSION}|{len(ids)}|{vectors.shape}|{float(vectors[::997].sum()):.6f}".encode()
     ).hexdigest()[:16]
     path = DATA / "indexes" / f"ann-{len(ids)}-{key}.faiss"

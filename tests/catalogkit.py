@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagefind.catalog import Catalog, ModelIdentity, NewImage
+from imagefind.records import ModelIdentity, NewImage
+from imagefind.stores.embedded.catalog import Catalog
 
 DIM = 8
 MODEL = ModelIdentity(name="test-model", dim=DIM, fingerprint="abc123")

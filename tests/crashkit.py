@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from imagefind.files import LibraryFiles
 from imagefind.library import Library
-from imagefind.storage import FileStore
 from tests.synth import natural_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def orphans(library: Path) -> dict[str, set[str]]:
 
 def assert_files_behind_rows(library: Path) -> None:
     """Every row has its thumbnail, and every upload row its original (files come first)."""
-    store = FileStore(library)
+    store = LibraryFiles(library)
     for _, (source, sha) in catalog_rows(library).items():
         assert store.thumb_path(sha).exists(), f"row for {source} has no thumbnail"
         if source is not None and not source.startswith("/"):

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagefind import catalog as catalog_module
-from imagefind.catalog import Catalog, ImageRecord, ModelIdentity
 from imagefind.errors import LibraryError, NotFoundError
+from imagefind.records import ImageRecord, ModelIdentity
+from imagefind.stores.embedded import catalog as catalog_module
+from imagefind.stores.embedded.catalog import Catalog
 from tests.catalogkit import DIM, item, unit
 from tests.catalogkit import cat_fixture as cat_fixture  # fixture: cat
 from tests.catalogkit import db_path_fixture as db_path_fixture  # fixture: db_path

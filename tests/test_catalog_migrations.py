@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from imagefind import catalog as catalog_module
-from imagefind.catalog import SCHEMA_VERSION, Catalog, ModelIdentity
 from imagefind.errors import LibraryError
+from imagefind.records import ModelIdentity
+from imagefind.stores.embedded import catalog as catalog_module
+from imagefind.stores.embedded.catalog import SCHEMA_VERSION, Catalog
 from tests.catalogkit import MODEL, item, unit
 from tests.catalogkit import cat_fixture as cat_fixture  # fixture: cat
 from tests.catalogkit import db_path_fixture as db_path_fixture  # fixture: db_path

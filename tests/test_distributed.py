@@ -23,7 +23,7 @@ def local_ray() -> Iterator[None]:
 
 
 def _vectors_by_path(lib: Library) -> dict[str, np.ndarray]:
-    ids, vectors = lib.catalog.vectors()
+    ids, vectors = lib.store.vectors()
     return {lib.get(int(i)).source: v for i, v in zip(ids, vectors, strict=True)}
 
 
@@ -48,7 +48,7 @@ def test_ray_index_matches_the_local_pipeline(
     with RayLibrary.open(tmp_path / "ray", model=model, store="") as lib:
         remote = lib.index([photo_folder], batch_size=4)
         got = _vectors_by_path(lib)
-        assert all(lib.thumbnail_path(lib.catalog.by_path(p).id).is_file() for p in got)
+        assert all(lib.thumbnail_path(lib.store.by_path(p).id).is_file() for p in got)
         again = lib.index([photo_folder])  # incremental, on Ray too
     for field in ("added", "copies", "updated", "renamed", "removed", "unchanged"):
         assert getattr(remote, field) == getattr(local, field), field

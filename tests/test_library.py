@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from imagefind import ImageError, Library, NotFoundError
-from imagefind.catalog import NewImage
+from imagefind.records import NewImage
 from tests.synth import natural_image
 
 
@@ -64,7 +64,7 @@ def test_query_arithmetic_ranks_as_designed(lib: Library, monkeypatch: pytest.Mo
         )
         for name in rows
     ]
-    lib.catalog.add(items, np.stack(list(rows.values())))
+    lib.store.add(items, np.stack(list(rows.values())))
     words = {"beach": beach, "sunset": sunset, "people": people}
     monkeypatch.setattr(lib.searcher, "text_vector", lambda text: words[text])
 
@@ -76,7 +76,7 @@ def test_query_arithmetic_ranks_as_designed(lib: Library, monkeypatch: pytest.Mo
     assert order("2:people + beach")[0] == "D"
     assert order("beach - sunset")[0] == "C"
     # An image part by id is left out of its own results.
-    a_id = lib.catalog.by_path("/virtual/A.jpg").id
+    a_id = lib.store.by_path("/virtual/A.jpg").id
     assert a_id not in [h.id for h in lib.search(f"#{a_id} + people", k=4)]
 
 
@@ -121,7 +121,7 @@ def test_remove_a_folder_and_collect_orphans(lib: Library, tmp_path: Path) -> No
     for s in range(3):
         (folder / f"{s}.jpg").write_bytes(_jpeg(10 + s))
     assert lib.index([folder]).added == 3
-    orphan = lib.store.thumb_path("f" * 64)
+    orphan = lib.files.thumb_path("f" * 64)
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"left by a crash")
     assert lib.collect_garbage() == 1 and not orphan.exists()

@@ -214,7 +214,7 @@ def test_files_of_a_removal_cut_short_are_collected(
         def crash(_: object) -> None:
             raise KeyboardInterrupt  # stands in for the process dying here
 
-        monkeypatch.setattr(lib.store, "discard", crash)
+        monkeypatch.setattr(lib.files, "discard", crash)
         with pytest.raises(KeyboardInterrupt):
             lib.remove([upload.id, lib.images(0, 10)[-1].id])
         monkeypatch.undo()

@@ -95,15 +95,15 @@ def test_garbage_collection_leaves_files_of_a_write_in_flight(
     """Files written ahead of a commit (an upload in the server while `index` runs in another
     process) are not orphans yet: collection skips the store while any writer holds it."""
     holder = (
-        "import sys, time\nfrom pathlib import Path\nfrom imagefind.storage import FileStore\n"
-        "with FileStore(Path(sys.argv[1])).writing():\n"
+        "import sys, time\nfrom pathlib import Path\nfrom imagefind.files import LibraryFiles\n"
+        "with LibraryFiles(Path(sys.argv[1])).writing():\n"
         "    print('held', flush=True)\n    time.sleep(60)\n"
     )
     with Library.open(tmp_path / "lib", model=str(tiny_model_dir)) as lib:
-        pending = lib.store.thumb_path("a" * 64)
+        pending = lib.files.thumb_path("a" * 64)
         pending.parent.mkdir(parents=True)
         pending.write_bytes(b"written, commit not yet done")
-        with lib.store.writing():  # another thread of this process
+        with lib.files.writing():  # another thread of this process
             assert lib.collect_garbage() == 0 and pending.exists()
         proc = subprocess.Popen(
             [sys.executable, "-c", holder, str(lib.path)],

@@ -114,7 +114,7 @@ def test_exif_orientations_embed_like_the_upright_original(
         worst = 1.0
         for rec in lib.images(0, 8):
             assert (rec.width, rec.height) == (160, 120), rec.path  # recorded upright
-            _, vectors = lib.catalog.vectors([rec.id])
+            _, vectors = lib.store.vectors([rec.id])
             cosine = float(vectors[0] @ reference)  # both L2-normalised
             assert cosine >= 0.99, f"{rec.path}: cosine {cosine:.4f} to the upright original"
             worst = min(worst, cosine)

@@ -44,7 +44,7 @@ def _copy(src: str, dst: str, code: int = 0) -> str:
 
 
 def _snapshot(lib: Library) -> tuple[list, np.ndarray, list]:
-    ids, vectors = lib.catalog.vectors()
+    ids, vectors = lib.store.vectors()
     rows = [lib.get(int(i)) for i in ids]
     hits = [(h.id, round(h.score, 3)) for h in lib.search("a red square", k=10)]
     return rows, vectors, hits
@@ -85,7 +85,7 @@ def test_round_trip_keeps_rows_vectors_and_results(
 def test_new_rows_after_copy_to_postgres_get_fresh_ids(indexed: Path, pg_url: str) -> None:
     _copy(str(indexed), pg_url)
     with Library.open(indexed, store=pg_url) as lib:
-        top = max(int(i) for i in lib.catalog.vectors()[0])
+        top = max(int(i) for i in lib.store.vectors()[0])
         assert lib.add(_jpeg(3)).id == top + 1
         assert lib.count() == PHOTO_COUNT + 1
 

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from imagefind import Library, LibraryError
-from imagefind.catalog import ModelIdentity, NewImage
+from imagefind.records import ModelIdentity, NewImage
 from imagefind.scanner import FoundFile, walk
-from imagefind.stores import postgres
 from imagefind.stores.postgres import PostgresStore
+from imagefind.stores.postgres import store as postgres
 from tests.synth import natural_image
 
 DIM = 32

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from imagefind.errors import ImagefindError
+from imagefind.files import LibraryFiles
 from imagefind.library import Library
 from imagefind.models import ClipModel, load_model
 from imagefind.models.preprocess import Preprocessor
 from imagefind.pipeline import Item, Outcome, Pipeline
 from imagefind.scanner import Problem
-from imagefind.storage import FileStore
 from imagefind.stores.base import Store
 
 
@@ -40,8 +40,8 @@ class RayLibrary(Library):
         self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
     ) -> Pipeline:
         return RayPipeline(
-            self.catalog,
             self.store,
+            self.files,
             self.model,
             batch_size=batch_size,
             progress=progress,
@@ -91,7 +91,7 @@ class _Committer(Pipeline):
 
     def prepare(self, item: Item | Problem) -> Item | Problem:  # type: ignore[override]
         if isinstance(item, Item):
-            same = self.catalog.by_sha256(item.sha256)
+            same = self.store.by_sha256(item.sha256)
             if same:  # renamed, touched or copied: re-link as the local pipeline does
                 item.known, item.pixels, item.thumb = same[0], None, None
         return item
@@ -102,23 +102,23 @@ class RayPipeline:
 
     def __init__(
         self,
-        catalog: Store,
-        store: FileStore,
+        store: Store,
+        files: LibraryFiles,
         model: ClipModel,
         *,
         batch_size: int | None = None,
         progress: Callable[[int], None] | None = None,
         address: str | None = None,
     ) -> None:
-        self.catalog, self.store, self.model = catalog, store, model
+        self.store, self.files, self.model = store, files, model
         self.batch_size = max(1, batch_size or 16)
         self.progress = progress
         self.address = address
 
     def run(self, items: Iterable[Item], relink: Callable[[Item, Outcome], bool]) -> Outcome:
         committer = _Committer(
-            self.catalog,
             self.store,
+            self.files,
             _passthrough,
             self.model.preprocess,
             self.model.draft_side,

@@ -31,13 +31,13 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def find_duplicates(catalog: Store, threshold: float | None = None) -> list[DuplicateGroup]:
+def find_duplicates(store: Store, threshold: float | None = None) -> list[DuplicateGroup]:
     threshold = NEAR_THRESHOLD if threshold is None else threshold
-    ids, vectors = catalog.vectors()
+    ids, vectors = store.vectors()
     uf = _UnionFind()
     weakest: dict[tuple[int, int], float] = {}
     if len(ids) > 1:
-        scores, neighbours = catalog.search(vectors, min(NEIGHBOURS, len(ids)))
+        scores, neighbours = store.search(vectors, min(NEIGHBOURS, len(ids)))
         for row, image_id in enumerate(ids.tolist()):
             for score, other in zip(scores[row], neighbours[row], strict=True):
                 other = int(other)
@@ -45,7 +45,7 @@ def find_duplicates(catalog: Store, threshold: float | None = None) -> list[Dupl
                     uf.union(image_id, other)
                     weakest[(image_id, other)] = float(score)
     by_sha: dict[str, list[int]] = {}
-    for rec in catalog.shared_content():
+    for rec in store.shared_content():
         by_sha.setdefault(rec.sha256, []).append(rec.id)
     for members in by_sha.values():  # identical bytes are one group whatever the model says
         for other in members[1:]:
@@ -58,7 +58,7 @@ def find_duplicates(catalog: Store, threshold: float | None = None) -> list[Dupl
         if len(members) < 2:
             continue
         members.sort()
-        recs = catalog.get_many(members)
+        recs = store.get_many(members)
         exact = len({recs[m].sha256 for m in members}) == 1
         links = [s for (a, b), s in weakest.items() if a in recs and b in recs]
         score = 1.0 if exact else float(np.min(links)) if links else threshold

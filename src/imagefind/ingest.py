@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imagefind.catalog import ImageRecord
 from imagefind.errors import ImageError, ImagefindError
 from imagefind.pipeline import Item, Outcome
+from imagefind.records import ImageRecord
 from imagefind.scanner import Problem, walk
 from imagefind.schemas import AddResult, ImageOut, IndexSummary, Skipped
 from imagefind.stores import Store
@@ -36,7 +36,7 @@ def index_paths(
     gone: dict[str, list[ImageRecord]] = {}
     for raw in paths:
         root = Path(os.path.abspath(Path(raw).expanduser()))
-        existing = lib.catalog.paths_under(str(root))
+        existing = lib.store.paths_under(str(root))
         seen: set[str] = set()
         for found in walk(root, exclude=lib.path):
             seen.add(found.path)
@@ -54,14 +54,14 @@ def index_paths(
 
     def relink(item: Item, out: Outcome) -> bool:
         assert item.found is not None and item.known is not None
-        current = lib.catalog.by_path(item.found.path)
+        current = lib.store.by_path(item.found.path)
         if current is None and gone.get(item.sha256):
             moved = gone[item.sha256].pop()
-            lib.catalog.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
+            lib.store.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
             out.renamed.append(moved.id)
             return True
         if current is not None and current.sha256 == item.sha256:  # touched, not changed
-            lib.catalog.relink(current.id, item.found.path, item.found.size, item.found.mtime)
+            lib.store.relink(current.id, item.found.path, item.found.size, item.found.mtime)
             out.updated.append(current.id)
             return True
         return False  # a copy of known content: a new row with the known vector
@@ -80,10 +80,10 @@ def index_paths(
     out = Outcome()
     if candidates:
         try:
-            claimed = _claimed(lib.catalog, candidates, batch_size or 16, step)
+            claimed = _claimed(lib.store, candidates, batch_size or 16, step)
             out = lib._pipeline(batch_size, workers, step).run(claimed, relink)
         finally:
-            lib.catalog.release_claims()
+            lib.store.release_claims()
     removed = [rec for recs in gone.values() for rec in recs]
     if removed:
         lib.remove_ids([r.id for r in removed])
@@ -134,7 +134,7 @@ def add_uploads(
         if item.found is None:  # the same bytes are already here
             duplicates[item.key] = item.known.id
             return True
-        current = lib.catalog.by_path(item.found.path)
+        current = lib.store.by_path(item.found.path)
         if current is not None:
             duplicates[item.key] = current.id
             return True
@@ -147,7 +147,7 @@ def add_uploads(
     for item in items:
         image_id = out.results.get(item.key, duplicates.get(item.key))
         if image_id is not None:
-            rec = lib.catalog.get(image_id)
+            rec = lib.store.get(image_id)
             results.append(
                 AddResult(
                     name=item.name,

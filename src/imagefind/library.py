@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 from platformdirs import user_data_dir
 
-from imagefind.catalog import ImageRecord, ModelIdentity
 from imagefind.errors import (
     ImagefindError,
     LibraryError,
     ModelMismatchError,
     NotFoundError,
 )
+from imagefind.files import LibraryFiles
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
+from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.schemas import AddResult, DuplicateGroup, Hit, IndexSummary, Stats
 from imagefind.search import Searcher
-from imagefind.storage import FileStore
 from imagefind.stores import Store, open_store
 
 if TYPE_CHECKING:
@@ -42,19 +42,19 @@ class Library:
     def __init__(
         self,
         path: Path,
-        catalog: Store,
+        store: Store,
         model: str | ClipModel | None,
         *,
         quick_start: bool = False,
     ) -> None:
         self.path = path
         self.quick_start = quick_start
-        self.catalog = catalog
-        self.store = FileStore(path)
+        self.store = store
+        self.files = LibraryFiles(path)
         self._model_arg = model
         self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
         self._lock = threading.RLock()
-        self.searcher = Searcher(self.catalog, lambda: self.model)
+        self.searcher = Searcher(self.store, lambda: self.model)
 
     @classmethod
     def open(
@@ -73,12 +73,12 @@ class Library:
         if root.exists() and not root.is_dir():
             raise LibraryError(f"{root}: not a folder (a library is a folder)")
         root.mkdir(parents=True, exist_ok=True)
-        catalog = open_store(store or os.environ.get("IMAGEFIND_STORE"), root)
-        bound = catalog.model()
+        backend = open_store(store or os.environ.get("IMAGEFIND_STORE"), root)
+        bound = backend.model()
         if precision is not None and not isinstance(model, ClipModel):
             base = split_precision(model or (bound.name if bound else model_name(None)))[0]
             model = base if precision == "fp32" else f"{base}@{precision}"
-        lib = cls(root.resolve(), catalog, model, quick_start=quick_start)
+        lib = cls(root.resolve(), backend, model, quick_start=quick_start)
         if isinstance(model, ClipModel):  # loaded already: bind it now, or refuse it
             lib._check_model(model)
         elif bound is not None and isinstance(model, str) and model != bound.name:
@@ -86,7 +86,7 @@ class Library:
         return lib
 
     def close(self) -> None:
-        self.catalog.close()
+        self.store.close()
 
     def __enter__(self) -> Library:
         return self
@@ -101,7 +101,7 @@ class Library:
         """Loaded on first use: stats, listing and deletes never need it."""
         with self._lock:
             if self._model is None:
-                bound = self.catalog.model()
+                bound = self.store.model()
                 name = self._model_arg if isinstance(self._model_arg, str) else None
                 model = load_model(
                     name or (bound.name if bound else None), quick_start=self.quick_start
@@ -114,9 +114,9 @@ class Library:
         return ModelIdentity(name=model.name, dim=model.dim, fingerprint=model.fingerprint())
 
     def _check_model(self, model: ClipModel) -> None:
-        bound = self.catalog.model()
+        bound = self.store.model()
         if bound is None:
-            self.catalog.bind_model(self._identity(model))
+            self.store.bind_model(self._identity(model))
             return
         if bound.dim != model.dim or bound.fingerprint != model.fingerprint():
             raise ModelMismatchError(
@@ -134,14 +134,14 @@ class Library:
     ) -> int:
         """Re-embed every image with another model, in place (ids, paths, uploads kept)."""
         new = load_model(model) if isinstance(model, str) else model
-        ids, _ = self.catalog.vectors()
-        self.catalog.bind_model(self._identity(new))
+        ids, _ = self.store.vectors()
+        self.store.bind_model(self._identity(new))
         self._model, self._model_arg = new, new
         self.searcher.clear_cache()
         done = 0
         for start in range(0, len(ids), batch_size):
             chunk = [int(i) for i in ids[start : start + batch_size]]
-            recs = self.catalog.get_many(chunk)
+            recs = self.store.get_many(chunk)
             pixels, keep = [], []
             for image_id in chunk:
                 try:
@@ -150,7 +150,7 @@ class Library:
                 except ImagefindError:
                     continue  # the original is gone: the next `index` run prunes it
             if keep:
-                self.catalog.replace_vectors(keep, new.encode_pixels(np.stack(pixels)))
+                self.store.replace_vectors(keep, new.encode_pixels(np.stack(pixels)))
             done += len(keep)
             if progress:
                 progress(len(chunk))
@@ -158,7 +158,7 @@ class Library:
 
     def refresh(self) -> bool:
         """Pick up changes another process made; True when there were some."""
-        return self.catalog.refresh()
+        return self.store.refresh()
 
     # -- adding and removing ----------------------------------------------------------------
 
@@ -170,8 +170,8 @@ class Library:
 
         model = self.model
         return Pipeline(
-            self.catalog,
             self.store,
+            self.files,
             model.encode_pixels,
             model.preprocess,
             model.draft_side,
@@ -219,10 +219,10 @@ class Library:
         ids: list[int] = []
         for target in targets:
             if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
-                ids.append(self.catalog.get(int(target)).id)
+                ids.append(self.store.get(int(target)).id)
                 continue
             path = os.path.abspath(Path(target).expanduser())
-            recs = self.catalog.paths_under(path)
+            recs = self.store.paths_under(path)
             if not recs:
                 raise NotFoundError(f"{target}: not in the library")
             ids += [r.id for r in recs.values()]
@@ -230,40 +230,40 @@ class Library:
 
     def remove_ids(self, ids: list[int]) -> list[ImageRecord]:
         """Remove rows and the files no remaining row shares."""
-        removed = self.catalog.remove(ids)
-        self.store.discard({r.sha256 for r in removed if not self.catalog.by_sha256(r.sha256)})
+        removed = self.store.remove(ids)
+        self.files.discard({r.sha256 for r in removed if not self.store.by_sha256(r.sha256)})
         return removed
 
     def collect_garbage(self) -> int:
         """Delete thumbnails and uploads that no row refers to (after a crash). Does nothing
         while a writer, here or in another process, has files on disk ahead of its commit."""
-        return self.store.collect_garbage(
-            lambda: {rec.sha256 for rec in self.catalog.page(0, self.catalog.count() or 1)}
+        return self.files.collect_garbage(
+            lambda: {rec.sha256 for rec in self.store.page(0, self.store.count() or 1)}
         )
 
     # -- reading ----------------------------------------------------------------------------
 
     def get(self, image_id: int) -> ImageRecord:
-        return self.catalog.get(image_id)
+        return self.store.get(image_id)
 
     def images(self, offset: int = 0, limit: int = 50) -> list[ImageRecord]:
-        return self.catalog.page(offset, limit)
+        return self.store.page(offset, limit)
 
     def count(self) -> int:
-        return self.catalog.count()
+        return self.store.count()
 
     def original_path(self, image_id: int) -> Path:
         """The file of an image: its indexed path, or its stored upload."""
-        rec = self.catalog.get(image_id)
+        rec = self.store.get(image_id)
         if rec.path is not None:
             return Path(rec.path)
-        found = self.store.find_upload(rec.sha256)
+        found = self.files.find_upload(rec.sha256)
         if found is None:
             raise NotFoundError(f"image {image_id}: its uploaded file is missing")
         return found
 
     def thumbnail_path(self, image_id: int) -> Path:
-        return self.store.thumb_path(self.catalog.get(image_id).sha256)
+        return self.files.thumb_path(self.store.get(image_id).sha256)
 
     def _open_original(self, rec: ImageRecord) -> Image.Image:
         from imagefind.images import decode, read_file
@@ -272,17 +272,17 @@ class Library:
         return decode(read_file(path), str(path), min_side=self.model.draft_side).image
 
     def stats(self) -> Stats:
-        bound = self.catalog.model()
-        catalog_bytes = self.catalog.size_on_disk()
+        bound = self.store.model()
+        catalog_bytes = self.store.size_on_disk()
         return Stats(
             library=str(self.path),
-            count=self.catalog.count(),
+            count=self.store.count(),
             model=bound.name if bound else None,
             dim=bound.dim if bound else None,
             fingerprint=bound.fingerprint if bound else None,
-            size_bytes=catalog_bytes + self.store.size_bytes(),
+            size_bytes=catalog_bytes + self.files.size_bytes(),
             catalog_bytes=catalog_bytes,
-            generation=self.catalog.generation(),
+            generation=self.store.generation(),
         )
 
     # -- searching ------------------------------------------------------------------------
@@ -302,4 +302,4 @@ class Library:
         """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates."""
         from imagefind.duplicates import find_duplicates
 
-        return find_duplicates(self.catalog, threshold)
+        return find_duplicates(self.store, threshold)

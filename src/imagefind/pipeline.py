@@ -15,12 +15,12 @@ from typing import TypeVar
 
 import numpy as np
 
-from imagefind.catalog import ImageRecord, NewImage
 from imagefind.errors import ImageError
+from imagefind.files import LibraryFiles
 from imagefind.images import decode, read_file, thumbnail
 from imagefind.models.preprocess import Preprocessor
+from imagefind.records import ImageRecord, NewImage
 from imagefind.scanner import FoundFile, Problem, looks_like_image
-from imagefind.storage import FileStore
 from imagefind.stores.base import Store
 from imagefind.tuning import Tuner
 
@@ -88,8 +88,8 @@ class Pipeline:
 
     def __init__(
         self,
-        catalog: Store,
-        store: FileStore,
+        store: Store,
+        files: LibraryFiles,
         encode: Encoder,
         preprocess: Preprocessor,
         min_side: int,
@@ -100,8 +100,8 @@ class Pipeline:
     ) -> None:
         """``batch_size`` and ``workers`` (decoder threads): ``None`` tunes them as the run
         goes (see :mod:`imagefind.tuning`)."""
-        self.catalog = catalog
         self.store = store
+        self.files = files
         self.encode = encode
         self.preprocess = preprocess
         self.min_side = min_side
@@ -122,7 +122,7 @@ class Pipeline:
                 head = "empty file" if not data else "content is not a supported image format"
                 return Problem(item.name, f"not a supported image ({head})")
             item.sha256 = hashlib.sha256(data).hexdigest()
-            same = self.catalog.by_sha256(item.sha256)
+            same = self.store.by_sha256(item.sha256)
             if same:
                 item.known = same[0]
                 item.prepare_s = time.perf_counter() - started
@@ -152,7 +152,7 @@ class Pipeline:
                 name=None if found else item.name,
             )
             if found is None:
-                self.store.put_upload(info.sha256, info.format, data)
+                self.files.put_upload(info.sha256, info.format, data)
             item.prepare_s = time.perf_counter() - started
             return item
         except ImageError as exc:
@@ -165,7 +165,7 @@ class Pipeline:
     def run(self, items: Iterable[Item], relink: Callable[[Item, Outcome], bool]) -> Outcome:
         """Process items; ``relink`` handles content already known (renames, touches,
         copies) and returns True when it needs no new row."""
-        with self.store.writing():  # files go to disk before their commit: no GC meanwhile
+        with self.files.writing():  # files go to disk before their commit: no GC meanwhile
             return self._run(items, relink)
 
     def _prepare_gated(self, item: Item) -> Item | Problem:
@@ -227,12 +227,12 @@ class Pipeline:
             )
         self._waited = 0.0
         known_ids = [it.known.id for it in batch if it.known is not None]
-        _, known_vecs = self.catalog.vectors(known_ids) if known_ids else (None, None)
+        _, known_vecs = self.store.vectors(known_ids) if known_ids else (None, None)
         rows, parts, ei, ki = [], [], 0, 0
         for it in batch:
             if it.known is None:
                 assert encoded is not None and it.new is not None
-                self.store.put_thumb(it.sha256, it.thumb or b"")
+                self.files.put_thumb(it.sha256, it.thumb or b"")
                 rows.append(it.new)
                 parts.append(encoded[ei])
                 ei += 1
@@ -241,8 +241,8 @@ class Pipeline:
                 parts.append(known_vecs[ki])  # type: ignore[index]
                 ki += 1
         vectors = np.stack(parts).astype(np.float32)
-        replaced = {r.path: self.catalog.by_path(r.path) for r in rows if r.path is not None}
-        ids = self.catalog.add(rows, vectors)
+        replaced = {r.path: self.store.by_path(r.path) for r in rows if r.path is not None}
+        ids = self.store.add(rows, vectors)
         for it, image_id in zip(batch, ids, strict=True):
             out.results[it.key] = image_id
             old = replaced.get(it.found.path) if it.found else None
@@ -250,8 +250,8 @@ class Pipeline:
                 out.copies.append(image_id)
             elif old is not None:
                 out.updated.append(image_id)
-                if old.sha256 != it.sha256 and not self.catalog.by_sha256(old.sha256):
-                    self.store.discard([old.sha256])
+                if old.sha256 != it.sha256 and not self.store.by_sha256(old.sha256):
+                    self.files.discard([old.sha256])
             else:
                 out.added.append(image_id)
         for it in batch:  # free memory early: a batch of 12 MP decodes is large

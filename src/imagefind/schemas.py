@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from imagefind.catalog import ImageRecord
+from imagefind.records import ImageRecord
 
 # Read by pydantic when the web app uses these classes.
 _PYDANTIC = {"use_attribute_docstrings": True}

@@ -26,8 +26,8 @@ class Searcher:
     """Query vectors (text cached, images by path, id or bytes) and top-k lookups. The model
     is passed as a getter: it loads lazily and may be swapped by the library."""
 
-    def __init__(self, catalog: Store, model: Callable[[], ClipModel]) -> None:
-        self.catalog = catalog
+    def __init__(self, store: Store, model: Callable[[], ClipModel]) -> None:
+        self.store = store
         self._model = model
         self._lock = threading.Lock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -66,7 +66,7 @@ class Searcher:
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Several callers' top-k in one index call (the largest k, cut per caller)."""
         matrix = np.stack([vector for vector, _ in queries]).astype(np.float32, copy=False)
-        scores, ids = self.catalog.search(matrix, max(k for _, k in queries))
+        scores, ids = self.store.search(matrix, max(k for _, k in queries))
         return [(scores[i, :k], ids[i, :k]) for i, (_, k) in enumerate(queries)]
 
     def clear_cache(self) -> None:
@@ -79,14 +79,14 @@ class Searcher:
             return self.text_vector(str(part.value))
         if part.kind == "id":
             image_id = int(part.value)
-            self.catalog.get(image_id)  # NotFoundError with a clear message
+            self.store.get(image_id)  # NotFoundError with a clear message
             exclude.add(image_id)
-            return self.catalog.vectors([image_id])[1][0]
+            return self.store.vectors([image_id])[1][0]
         path = os.path.abspath(Path(str(part.value)).expanduser())
-        rec = self.catalog.by_path(path)
+        rec = self.store.by_path(path)
         if rec is not None:
             exclude.add(rec.id)
-            return self.catalog.vectors([rec.id])[1][0]
+            return self.store.vectors([rec.id])[1][0]
         return self._model().encode_images([Path(path)])[0]
 
     def query_vector(self, query: str) -> tuple[np.ndarray, set[int]]:
@@ -133,7 +133,7 @@ class Searcher:
             for i, s in zip(ids, scores, strict=True)
             if int(i) not in exclude and (threshold is None or s >= threshold)
         ][:k]
-        records = self.catalog.get_many([i for i, _ in pairs])
+        records = self.store.get_many([i for i, _ in pairs])
         return [
             Hit(id=i, score=round(s, 6), image=ImageOut.of(records[i]))
             for i, s in pairs

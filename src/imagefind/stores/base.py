@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from imagefind.catalog import ImageRecord, ModelIdentity, NewImage
+from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.scanner import FoundFile
 
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from imagefind.catalog import ImageRecord
 from imagefind.errors import ImagefindError, ModelError
 from imagefind.library import Library
 from imagefind.models import ClipModel
+from imagefind.records import ImageRecord
 from imagefind.schemas import AddResult
 from imagefind.web.security import check_origin, check_token
 
@@ -45,7 +45,7 @@ class AppState:
             raise
 
     def model_name(self) -> str | None:
-        bound = self.library.catalog.model()
+        bound = self.library.store.model()
         if bound is not None:
             return bound.name
         try:

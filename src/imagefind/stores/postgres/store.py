@@ -19,12 +19,13 @@ from typing import Self
 import numpy as np
 import psycopg
 
-from imagefind.catalog import ImageRecord, ModelIdentity, NewImage
 from imagefind.errors import LibraryError, NotFoundError
-from imagefind.records import RECORD_COLUMNS, RowLookups
+from imagefind.records import RECORD_COLUMNS, ImageRecord, ModelIdentity, NewImage, RowLookups
 from imagefind.scanner import FoundFile
-from imagefind.stores import pgbulk, pgclaims, pgschema
-from imagefind.stores.pgschema import Half, label, reason
+from imagefind.stores.postgres import bulk as pgbulk
+from imagefind.stores.postgres import claims as pgclaims
+from imagefind.stores.postgres import schema as pgschema
+from imagefind.stores.postgres.schema import Half, label, reason
 
 EXACT_BELOW = 20_000
 """Libraries up to this size are searched exactly (a sequential scan takes milliseconds);

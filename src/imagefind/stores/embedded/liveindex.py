@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imagefind.catalog import Catalog
 from imagefind.errors import ImagefindError
-from imagefind.vectorindex import VectorIndex, build_for, for_size, kind_for
+from imagefind.stores.embedded.catalog import Catalog
+from imagefind.stores.embedded.vectorindex import VectorIndex, build_for, for_size, kind_for
 
 INDEX_META = "index.json"  # with index-<generation>.faiss: derived, safe to delete
 

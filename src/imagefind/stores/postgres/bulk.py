@@ -10,8 +10,8 @@ from dataclasses import astuple, fields
 import numpy as np
 import psycopg
 
-from imagefind.catalog import ImageRecord
-from imagefind.stores.pgschema import HNSW_EF_CONSTRUCTION, HNSW_M, Half
+from imagefind.records import ImageRecord
+from imagefind.stores.postgres.schema import HNSW_EF_CONSTRUCTION, HNSW_M, Half
 
 _FIELDS = [f.name for f in fields(ImageRecord)]  # the images columns, by the same names
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from imagefind.catalog import Catalog, ImageRecord, ModelIdentity, NewImage
+from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.scanner import FoundFile
-from imagefind.stores.liveindex import LiveIndex
-from imagefind.vectorindex import VectorIndex
+from imagefind.stores.embedded.catalog import Catalog
+from imagefind.stores.embedded.liveindex import LiveIndex
+from imagefind.stores.embedded.vectorindex import VectorIndex
 
 _NO_VECTORS = np.zeros((0, 1), dtype=np.float32)
 

@@ -19,8 +19,7 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
-from imagefind.catalog import ModelIdentity
-from imagefind.records import checked_vectors
+from imagefind.records import ModelIdentity, checked_vectors
 
 # Advisory-lock namespace (the first key of the two-int form): migrations, model binding and
 # workers' liveness locks live under it, clear of any other application's locks.

@@ -20,7 +20,6 @@ from typing import Self
 
 import numpy as np
 
-from imagefind.catalog_schema import MIGRATIONS, SCHEMA_VERSION
 from imagefind.errors import LibraryError, NotFoundError
 from imagefind.records import (
     RECORD_COLUMNS,
@@ -30,11 +29,12 @@ from imagefind.records import (
     RowLookups,
     checked_vectors,
 )
+from imagefind.stores.embedded.schema import MIGRATIONS, SCHEMA_VERSION
 
 _VECTOR_DTYPE = np.dtype("<f2")  # float16 little-endian: half the disk, ample for cosines
 _IN_IDS = "IN (SELECT value FROM json_each(?))"  # one parameter for any number of ids
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Catalog", "ImageRecord", "ModelIdentity", "NewImage"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Catalog"]
 
 
 class Catalog(RowLookups):

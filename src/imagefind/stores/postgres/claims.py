@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg
 
 from imagefind.scanner import FoundFile
-from imagefind.stores.pgschema import LOCK_NAMESPACE
+from imagefind.stores.postgres.schema import LOCK_NAMESPACE
 
 _CLAIM = (
     "INSERT INTO claims (path, owner) SELECT unnest(%s::text[]), %s "

@@ -47,7 +47,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-class FileStore:
+class LibraryFiles:
     """thumbs/ab/<sha>.webp and uploads/ab/<sha>.<ext> under a library directory."""
 
     def __init__(self, root: Path) -> None:

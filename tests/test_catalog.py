@@ -13,7 +13,7 @@ import pytest
 
 from imagefind.errors import LibraryError, NotFoundError
 from imagefind.records import ImageRecord, ModelIdentity
-from imagefind.stores.embedded import catalog as catalog_module
+from imagefind.stores import sql as sql_module
 from imagefind.stores.embedded.catalog import Catalog
 from tests.catalogkit import DIM, item, unit
 from tests.catalogkit import cat_fixture as cat_fixture  # fixture: cat
@@ -89,7 +89,7 @@ def test_paths_under(cat: Catalog, root: str, expected: set[str]) -> None:
 
 def test_page_newest_first(cat: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([100.0, 200.0, 200.0])
-    monkeypatch.setattr(catalog_module.time, "time", lambda: next(clock))
+    monkeypatch.setattr(sql_module.time, "time", lambda: next(clock))
     cat.add([item("/a.jpg"), item("/b.jpg")], unit(2))  # t=100, ids 1, 2
     cat.add([item("/c.jpg")], unit(1))  # t=200, id 3
     cat.add([item("/d.jpg")], unit(1))  # t=200, id 4
@@ -163,13 +163,13 @@ def test_batch_is_atomic(cat: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     real = Catalog._upsert
     calls = []
 
-    def failing(conn, it, vec, now):  # type: ignore[no-untyped-def]
+    def failing(self, conn, it, now):  # type: ignore[no-untyped-def]
         calls.append(it)
         if len(calls) == 3:
             raise sqlite3.OperationalError("disk I/O error")
-        return real(conn, it, vec, now)
+        return real(self, conn, it, now)
 
-    monkeypatch.setattr(Catalog, "_upsert", staticmethod(failing))
+    monkeypatch.setattr(Catalog, "_upsert", failing)
     before = cat.generation()
     with pytest.raises(LibraryError, match="disk I/O error"):
         cat.add([item(f"/{i}.jpg") for i in range(5)], unit(5))
@@ -234,26 +234,46 @@ def test_vectors_empty_catalog(cat: Catalog) -> None:
     assert ids.shape == (0,) and vecs.shape == (0, DIM) and vecs.dtype == np.float32
 
 
-def test_replace_vectors(cat: Catalog) -> None:
+def test_switch_model_swaps_every_vector_at_once(cat: Catalog) -> None:
     ids = cat.add([item(f"/{i}.jpg") for i in range(3)], unit(3, seed=1))
+    old = cat.vectors()[1]
     gen = cat.generation()
-    new = unit(2, seed=9)
-    cat.replace_vectors([ids[2], ids[0]], new)
+    bigger = ModelIdentity("bigger", 16, "g")
+    cat.stage_vectors(bigger, [ids[1], ids[0]], unit(2, 16, seed=9))
+    assert cat.generation() == gen and np.array_equal(cat.vectors()[1], old)  # unseen yet
+    removed = cat.switch_model(bigger, [ids[2]])
+    assert [r.id for r in removed] == [ids[2]]
+    assert cat.model() == bigger and cat.generation() == gen + 1
     got_ids, got = cat.vectors()
-    assert list(got_ids) == ids
-    assert np.abs(got[2] - new[0]).max() < 1e-3
-    assert np.abs(got[0] - new[1]).max() < 1e-3
-    assert cat.generation() == gen + 1
-    with pytest.raises(NotFoundError, match="no image with id 50"):
-        cat.replace_vectors([ids[1], 50], unit(2, seed=4))
-    assert np.array_equal(cat.vectors()[1], got)  # rolled back
+    assert list(got_ids) == ids[:2] and got.shape == (2, 16)
+    assert np.abs(got[0] - unit(2, 16, seed=9)[1]).max() < 1e-3
 
 
-def test_reembed_with_new_dim(cat: Catalog) -> None:
-    ids = cat.add([item(f"/{i}.jpg") for i in range(3)], unit(3))
-    cat.bind_model(ModelIdentity("bigger", 16, "g"))
-    cat.replace_vectors(ids, unit(3, 16))
-    assert cat.vectors()[1].shape == (3, 16)
+def test_switch_model_refuses_an_image_without_a_staged_vector(cat: Catalog) -> None:
+    ids = cat.add([item(f"/{i}.jpg") for i in range(3)], unit(3, seed=1))
+    before, model, gen = cat.vectors()[1], cat.model(), cat.generation()
+    bigger = ModelIdentity("bigger", 16, "g")
+    cat.stage_vectors(bigger, ids[:2], unit(2, 16))
+    with pytest.raises(LibraryError, match="1 image\\(s\\) have no vector from bigger"):
+        cat.switch_model(bigger, [])
+    assert cat.model() == model and cat.generation() == gen and cat.count() == 3
+    assert np.array_equal(cat.vectors()[1], before)
+    with pytest.raises(LibraryError, match="3 image"):  # what was staged is gone too
+        cat.switch_model(bigger, [])
+
+
+def test_staged_vectors_belong_to_their_connection(db_path: Path) -> None:
+    """A re-embed killed half-way leaves nothing behind for the next process."""
+    with Catalog.open(db_path) as cat:
+        cat.bind_model(ModelIdentity("m", DIM, "f"))
+        ids = cat.add([item("/a.jpg")], unit(1))
+        cat.stage_vectors(ModelIdentity("n", 16, "g"), ids, unit(1, 16))
+    with Catalog.open(db_path) as again:
+        with pytest.raises(LibraryError, match="no vector from n"):
+            again.switch_model(ModelIdentity("n", 16, "g"), [])
+        assert again.vectors()[1].shape == (1, DIM)
+        with pytest.raises(LibraryError, match="expected vectors of shape \\(1, 16\\)"):
+            again.stage_vectors(ModelIdentity("n", 16, "g"), ids, unit(1))
 
 
 # --- across connections and threads -------------------------------------------------------

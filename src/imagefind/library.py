@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,15 @@ from imagefind.files import LibraryFiles
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
 from imagefind.records import ImageRecord, ModelIdentity
-from imagefind.schemas import AddResult, DuplicateGroup, Hit, IndexSummary, Stats
+from imagefind.schemas import (
+    AddResult,
+    Dropped,
+    DuplicateGroup,
+    Hit,
+    IndexSummary,
+    ReindexSummary,
+    Stats,
+)
 from imagefind.search import Searcher
 from imagefind.stores import Store, open_store
 
@@ -29,6 +38,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from imagefind.pipeline import Pipeline
+
+
+_REINDEX_PASSES = 3  # images indexed by another process during a re-embed get a pass or two
 
 
 def default_library_path() -> Path:
@@ -131,30 +143,60 @@ class Library:
         *,
         batch_size: int = 16,
         progress: Callable[[int], None] | None = None,
-    ) -> int:
-        """Re-embed every image with another model, in place (ids, paths, uploads kept)."""
+    ) -> ReindexSummary:
+        """Re-embed every image with another model (ids, paths, uploads kept). All or
+        nothing: the new vectors are staged aside, then model and vectors switch in one
+        transaction, so an interrupted re-embed leaves the library as it was, searchable.
+        Images whose original is gone are removed in that same switch, and reported."""
+        started = time.monotonic()
         new = load_model(model) if isinstance(model, str) else model
-        ids, _ = self.store.vectors()
-        self.store.bind_model(self._identity(new))
-        self._model, self._model_arg = new, new
+        identity = self._identity(new)
+        staged: set[int] = set()
+        gone: dict[int, Dropped] = {}
+        try:
+            for _ in range(_REINDEX_PASSES):  # a later pass: images added meanwhile
+                todo = [i for i in self.store.ids() if i not in staged and i not in gone]
+                if not todo:
+                    break
+                for start in range(0, len(todo), batch_size):
+                    chunk = todo[start : start + batch_size]
+                    staged.update(self._stage(new, identity, chunk, gone))
+                    if progress:
+                        progress(len(chunk))
+            removed = self.store.switch_model(identity, list(gone))
+        except BaseException:
+            self.store.discard_staged()
+            raise
+        self._discard_files(removed)
+        with self._lock:
+            self._model, self._model_arg = new, new
         self.searcher.clear_cache()
-        done = 0
-        for start in range(0, len(ids), batch_size):
-            chunk = [int(i) for i in ids[start : start + batch_size]]
-            recs = self.store.get_many(chunk)
-            pixels, keep = [], []
-            for image_id in chunk:
-                try:
-                    pixels.append(new.preprocess(self._open_original(recs[image_id])))
-                    keep.append(image_id)
-                except ImagefindError:
-                    continue  # the original is gone: the next `index` run prunes it
-            if keep:
-                self.store.replace_vectors(keep, new.encode_pixels(np.stack(pixels)))
-            done += len(keep)
-            if progress:
-                progress(len(chunk))
-        return done
+        return ReindexSummary(
+            model=new.name,
+            reembedded=len(staged),
+            removed=[gone[r.id] for r in removed if r.id in gone],
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def _stage(
+        self, new: ClipModel, identity: ModelIdentity, ids: list[int], gone: dict[int, Dropped]
+    ) -> list[int]:
+        """Encode one batch with the new model and stage it; unreadable originals go into
+        ``gone``. Returns the ids staged."""
+        recs = self.store.get_many(ids)
+        pixels, keep = [], []
+        for image_id in ids:
+            rec = recs.get(image_id)
+            if rec is None:
+                continue  # removed meanwhile
+            try:
+                pixels.append(new.preprocess(self._open_original(rec, new.draft_side)))
+                keep.append(image_id)
+            except ImagefindError as exc:
+                gone[image_id] = Dropped(id=image_id, source=rec.source, reason=str(exc))
+        if keep:
+            self.store.stage_vectors(identity, keep, new.encode_pixels(np.stack(pixels)))
+        return keep
 
     def refresh(self) -> bool:
         """Pick up changes another process made; True when there were some."""
@@ -231,8 +273,12 @@ class Library:
     def remove_ids(self, ids: list[int]) -> list[ImageRecord]:
         """Remove rows and the files no remaining row shares."""
         removed = self.store.remove(ids)
-        self.files.discard({r.sha256 for r in removed if not self.store.by_sha256(r.sha256)})
+        self._discard_files(removed)
         return removed
+
+    def _discard_files(self, removed: list[ImageRecord]) -> None:
+        """Thumbnails and uploads of removed rows whose content no other row has."""
+        self.files.discard({r.sha256 for r in removed if not self.store.by_sha256(r.sha256)})
 
     def collect_garbage(self) -> int:
         """Delete thumbnails and uploads that no row refers to (after a crash). Does nothing
@@ -265,11 +311,11 @@ class Library:
     def thumbnail_path(self, image_id: int) -> Path:
         return self.files.thumb_path(self.store.get(image_id).sha256)
 
-    def _open_original(self, rec: ImageRecord) -> Image.Image:
+    def _open_original(self, rec: ImageRecord, min_side: int) -> Image.Image:
         from imagefind.images import decode, read_file
 
         path = self.original_path(rec.id)
-        return decode(read_file(path), str(path), min_side=self.model.draft_side).image
+        return decode(read_file(path), str(path), min_side=min_side).image
 
     def stats(self) -> Stats:
         bound = self.store.model()

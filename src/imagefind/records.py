@@ -1,17 +1,14 @@
-"""The rows every store keeps (what an image is to imagefind, which model made its vector)
-and the lookups every store phrases alike in SQL."""
+"""The rows every store keeps: what an image is to imagefind, which model made its vector,
+and the checks a vector passes before any store keeps it."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from imagefind.errors import LibraryError, NotFoundError
+from imagefind.errors import LibraryError
 
 
 @dataclass(frozen=True)
@@ -67,47 +64,6 @@ class ImageRecord:
     def source(self) -> str:
         """Where the image came from, for display: its path, or ``upload:<key>``."""
         return self.path if self.path is not None else f"upload:{self.upload_key}"
-
-
-# The images table's columns as ImageRecord takes them, for every store's SELECT.
-RECORD_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
-
-
-class RowLookups:
-    """Mixed into a store whose ``_guard()`` yields a DB-API connection (SQLite, psycopg)
-    over its ``images`` table, with parameters written as ``PLACEHOLDER``."""
-
-    PLACEHOLDER = "?"
-
-    def _guard(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
-        with self._guard() as conn:
-            rows = conn.execute(f"SELECT {RECORD_COLUMNS} FROM images {where}", params).fetchall()
-        return [ImageRecord(*row) for row in rows]
-
-    def get(self, image_id: int) -> ImageRecord:
-        """One row; NotFoundError if there is none."""
-        rows = self._select(f"WHERE id = {self.PLACEHOLDER}", (int(image_id),))
-        if not rows:
-            raise NotFoundError(f"no image with id {image_id}")
-        return rows[0]
-
-    def by_path(self, path: str) -> ImageRecord | None:
-        rows = self._select(f"WHERE path = {self.PLACEHOLDER}", (path,))
-        return rows[0] if rows else None
-
-    def by_sha256(self, sha256: str) -> list[ImageRecord]:
-        """Every row with this content (duplicates, renamed files), oldest id first."""
-        return self._select(f"WHERE sha256 = {self.PLACEHOLDER} ORDER BY id", (sha256,))
-
-    def shared_content(self) -> list[ImageRecord]:
-        """Rows whose bytes another row also has (exact duplicates), grouped by content."""
-        return self._select(
-            "WHERE sha256 IN (SELECT sha256 FROM images GROUP BY sha256 HAVING COUNT(*) > 1) "
-            "ORDER BY sha256, id"
-        )
 
 
 def checked_vectors(

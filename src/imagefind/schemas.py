@@ -143,3 +143,27 @@ class Stats:
     size_bytes: int
     catalog_bytes: int
     generation: int
+
+
+@dataclass(kw_only=True)
+class Dropped:
+    """An image a re-embed removed: its original could not be read any more."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    id: int
+    source: str
+    reason: str
+
+
+@dataclass(kw_only=True)
+class ReindexSummary:
+    """A re-embed: every image encoded by ``model``, switched in one transaction."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    model: str
+    reembedded: int
+    removed: list[Dropped] = field(default_factory=list)
+    """Images whose original is gone (or unreadable), removed in the same switch"""
+    seconds: float = 0.0

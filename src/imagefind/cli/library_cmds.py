@@ -262,12 +262,24 @@ def reindex_cmd(
     library: LibraryOpt = None,
     store: StoreOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=256)] = 16,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Re-embed every image with another model, in place."""
+    """Re-embed every image with another model: all or nothing (interrupted, the library
+    stays as it was). Images whose original is gone are removed and listed."""
     with Library.open(library, store=store) as lib, _progress("Re-embedding") as bar:
         task = bar.add_task("reindex", total=lib.count(), rate="")
-        done = lib.reindex(model, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
-    stdout.print(f"Re-embedded {done} image(s) with {model}.")
+        summary = lib.reindex(model, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
+    if as_json:
+        emit_json(summary)
+        return
+    stdout.print(
+        f"Re-embedded {summary.reembedded} image(s) with {summary.model} "
+        f"in {summary.seconds:.1f} s."
+    )
+    if summary.removed:
+        stdout.print(f"Removed {len(summary.removed)} image(s) whose original is gone:")
+        for dropped in summary.removed:
+            print(f"  #{dropped.id}\t{dropped.source}\t{dropped.reason}")
 
 
 @app.command("serve")

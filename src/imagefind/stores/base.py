@@ -1,4 +1,26 @@
-"""The store interface: the catalog (source of truth) and vector search over it, as one."""
+"""The ``Store`` contract: a library's catalog (the source of truth) and vector search over
+it, as one object. Two stores keep it: ``stores.embedded`` (SQLite + FAISS, one machine) and
+``stores.postgres`` (PostgreSQL + pgvector, shared by servers and indexing workers); the
+same parametrised test suites run on both.
+
+What every store promises:
+
+- **One transaction per write.** ``add`` commits a whole batch (rows and vectors) or none of
+  it; ``relink``, ``remove``, ``bind_model`` and ``switch_model`` are each atomic. A crash
+  leaves the store as it was before the write or after it.
+- **A generation counter.** Every write, from any process, moves ``generation()`` on;
+  anything derived from the store (a vector index, a cache, another process's view) compares
+  it to know it is stale, and ``refresh`` reports whether another process wrote.
+- **Stable ids.** An image keeps its id through updates, re-links and re-embeds; ids are never
+  reused (they are in URLs and caches), and ``store copy`` keeps them.
+- **float16 vectors.** Vectors are stored as float16 (SQLite blobs, pgvector ``halfvec``),
+  checked first against the bound model (shape, finite values): ``records.checked_vectors``.
+- **One model.** Every stored vector comes from the bound model (``model()``); a re-embed
+  stages the next model's vectors aside and switches model and vectors in one transaction.
+- **Search** returns ``(scores [Q, k'], ids [Q, k'])``: cosine similarity, best first, with
+  ``k' <= k`` (fewer when the store holds fewer images); exact for small libraries, an
+  approximate index tuned for recall above a size.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +34,33 @@ from imagefind.scanner import FoundFile
 
 
 class Store(Protocol):
-    """What ``Library`` needs from a store. Every write is atomic; ``generation`` moves on
-    every write, from any process, so readers can tell when to refresh."""
+    """What ``Library`` needs from a store (see the module docstring for the promises)."""
 
     def close(self) -> None: ...
     def model(self) -> ModelIdentity | None: ...
-    def bind_model(self, identity: ModelIdentity) -> None: ...
-    def add(self, items: Sequence[NewImage], vectors: np.ndarray) -> list[int]: ...
+
+    def bind_model(self, identity: ModelIdentity) -> None:
+        """Bind the first model (an empty store, or a copy's destination)."""
+        ...
+
+    def add(self, items: Sequence[NewImage], vectors: np.ndarray) -> list[int]:
+        """Insert or update (same path or upload key: same id) a batch; their ids."""
+        ...
+
     def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None: ...
     def remove(self, ids: Sequence[int]) -> list[ImageRecord]: ...
-    def replace_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None: ...
+
+    def stage_vectors(
+        self, identity: ModelIdentity, ids: Sequence[int], vectors: np.ndarray
+    ) -> None:
+        """Keep another model's vectors aside for a re-embed; readers see nothing yet."""
+        ...
+
+    def switch_model(self, identity: ModelIdentity, drop: Sequence[int]) -> list[ImageRecord]:
+        """Remove ``drop``, swap in the staged vectors and bind ``identity``, atomically."""
+        ...
+
+    def discard_staged(self) -> None: ...
     def get(self, image_id: int) -> ImageRecord: ...
     def get_many(self, ids: Sequence[int]) -> dict[int, ImageRecord]: ...
     def by_path(self, path: str) -> ImageRecord | None: ...
@@ -30,6 +69,7 @@ class Store(Protocol):
     def paths_under(self, root: str) -> dict[str, ImageRecord]: ...
     def page(self, offset: int, limit: int) -> list[ImageRecord]: ...
     def count(self) -> int: ...
+    def ids(self) -> list[int]: ...
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]: ...
     def generation(self) -> int: ...
     def size_on_disk(self) -> int: ...

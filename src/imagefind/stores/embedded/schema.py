@@ -5,21 +5,18 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-_SCHEMA_V1 = (
-    """CREATE TABLE images (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids leak into caches and URLs
-        path TEXT UNIQUE, upload_key TEXT UNIQUE, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-        mtime REAL, width INTEGER NOT NULL, height INTEGER NOT NULL, format TEXT NOT NULL,
-        taken_at TEXT, added_at REAL NOT NULL,
-        CHECK (path IS NOT NULL OR upload_key IS NOT NULL))""",
-    "CREATE INDEX images_sha256 ON images(sha256)",
-    "CREATE INDEX images_newest ON images(added_at DESC, id DESC)",
-    """CREATE TABLE vectors (
-        image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
-        vector BLOB NOT NULL)""",
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "INSERT INTO meta (key, value) VALUES ('generation', '0')",
-)
+from imagefind.stores.sql import columns_until, first_schema
+
+TYPES = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT",  # never reused: ids leak into caches and URLs
+    "path": "TEXT",
+    "text": "TEXT",
+    "int": "INTEGER",
+    "real": "REAL",
+}
+
+# `name` came with version 2.
+_SCHEMA_V1 = first_schema(TYPES, columns_until("added_at"), "vector BLOB")
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:

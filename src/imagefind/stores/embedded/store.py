@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import astuple, fields
 from pathlib import Path
 
 import numpy as np
@@ -70,25 +69,18 @@ class EmbeddedStore(Catalog):
             self.live.on_commit([], _NO_VECTORS, [r.id for r in removed])
         return removed
 
-    def replace_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+    def switch_model(self, identity: ModelIdentity, drop: Sequence[int]) -> list[ImageRecord]:
         with self._lock:
-            super().replace_vectors(ids, vectors)
-            self.live.on_commit(list(ids), np.asarray(vectors, dtype=np.float32), [])
+            removed = super().switch_model(identity, drop)
+            self.live.invalidate()  # every vector changed: rebuild on next use
+        return removed
 
     def restore(self, records: Sequence[ImageRecord], vectors: np.ndarray) -> None:
         """Insert rows with their own ids and times (``store copy``), one transaction; the
         vector index is rebuilt on next use."""
-        halves = self._float16(vectors, len(records))
-        columns = [f.name for f in fields(ImageRecord)]  # the images columns, same names
-        marks = ", ".join("?" * len(columns))
+        params = self._vector_params(vectors, len(records), self.model())
         with self._lock, self.transaction() as conn:
-            conn.executemany(
-                f"INSERT INTO images ({', '.join(columns)}) VALUES ({marks})",
-                [astuple(r) for r in records],
-            )
-            conn.executemany(
-                "INSERT INTO vectors (image_id, vector) VALUES (?, ?)",
-                [(r.id, v.tobytes()) for r, v in zip(records, halves, strict=True)],
-            )
+            self._insert_records(conn, records)
+            self._write_vectors(conn, "vectors", [r.id for r in records], params)
             self._bump(conn)
             self.live.invalidate()

@@ -9,23 +9,21 @@ two workers on overlapping folders never encode the same file twice.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple
-from typing import Self
+from typing import Any
 
 import numpy as np
 import psycopg
 
-from imagefind.errors import LibraryError, NotFoundError
-from imagefind.records import RECORD_COLUMNS, ImageRecord, ModelIdentity, NewImage, RowLookups
+from imagefind.errors import LibraryError
+from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.scanner import FoundFile
 from imagefind.stores.postgres import bulk as pgbulk
 from imagefind.stores.postgres import claims as pgclaims
 from imagefind.stores.postgres import schema as pgschema
 from imagefind.stores.postgres.schema import Half, label, reason
+from imagefind.stores.sql import SqlStore
 
 EXACT_BELOW = 20_000
 """Libraries up to this size are searched exactly (a sequential scan takes milliseconds);
@@ -36,19 +34,21 @@ EF_SEARCH = 200
 0.96 at 2.2 ms (benchmarks/scaling.py, docs/scaling.md)."""
 
 
-class PostgresStore(RowLookups):
+class PostgresStore(SqlStore):
     """A library's rows and vectors in one PostgreSQL database (the ``Store`` face).
 
     One connection, serialised by a lock, like the SQLite catalog; autocommit, with an
     explicit transaction around every write."""
 
     PLACEHOLDER = "%s"
+    VECTOR_COLUMN = "embedding"
+    STAGED = "pg_temp.staged_vectors"
+    VECTOR_TYPE = "halfvec"
+    ID_TYPE = "bigint"
 
     def __init__(self, conn: psycopg.Connection, spec: str) -> None:
-        self._conn = conn
+        super().__init__(conn, label(spec))
         self.spec = spec
-        self.path = label(spec)  # what messages call this store
-        self._lock = threading.RLock()
         self._seen_generation = -1
         self._owner: int | None = None  # this process's claim owner id, once it claims
 
@@ -77,28 +77,12 @@ class PostgresStore(RowLookups):
         store._seen_generation = store.generation()
         return store
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- plumbing -------------------------------------------------------------------------
 
-    @contextmanager
-    def _guard(self) -> Iterator[psycopg.Connection]:
-        """Serialise access and turn database errors into LibraryError naming the store."""
-        with self._lock:
-            if self._conn.closed:
-                raise LibraryError(f"{self.path}: the store is closed")
-            try:
-                yield self._conn
-            except psycopg.Error as exc:
-                raise LibraryError(f"{self.path}: database error ({reason(exc)})") from exc
+    def _driver_error(self, exc: Exception) -> str | None:
+        if isinstance(exc, psycopg.Error) and self._conn.closed:
+            return "the store is closed"
+        return f"database error ({reason(exc)})" if isinstance(exc, psycopg.Error) else None
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
@@ -116,128 +100,39 @@ class PostgresStore(RowLookups):
         if row and row[0] == self._seen_generation + 1:
             self._seen_generation = int(row[0])
 
+    # --- dialect --------------------------------------------------------------------------
+
+    def _id_list(self, ids: Sequence[int]) -> tuple[str, object]:
+        return "= ANY(%s)", [int(i) for i in ids]
+
+    def _vector_params(
+        self, vectors: np.ndarray, count: int, model: ModelIdentity | None
+    ) -> list[Any]:
+        return pgschema.checked_halves(vectors, count, model, self.path)
+
     # --- model ----------------------------------------------------------------------------
 
-    def model(self) -> ModelIdentity | None:
-        with self._guard() as conn:
-            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'model_%'"))
-        if "model_name" not in meta:
-            return None
-        return ModelIdentity(meta["model_name"], int(meta["model_dim"]), meta["model_fingerprint"])
-
     def bind_model(self, identity: ModelIdentity) -> None:
-        if identity.dim <= 0:
-            raise ValueError(f"model dimension must be positive, got {identity.dim}")
+        """Record which model the vectors come from (the first index, or a copy's)."""
         with self._transaction() as conn:
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                (pgschema.LOCK_NAMESPACE, pgschema.MIGRATION_LOCK),
-            )
+            pgschema.lock_schema(conn)
             pgschema.bind_dimension(conn, identity.dim)
-            rows = [
-                ("model_name", identity.name),
-                ("model_dim", str(identity.dim)),
-                ("model_fingerprint", identity.fingerprint),
-            ]
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO meta (key, value) VALUES (%s, %s) "
-                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    rows,
-                )
+            self._write_model(conn, identity)
             self._bump(conn)
 
-    def _halves(self, vectors: np.ndarray, count: int) -> list[Half]:
-        """Validate a [count, dim] batch against the bound model (as the catalog does)."""
-        return pgschema.checked_halves(vectors, count, self.model(), self.path)
-
-    # --- writing --------------------------------------------------------------------------
-
-    def add(self, items: Sequence[NewImage], vectors: np.ndarray) -> list[int]:
-        """One transaction per batch; an item whose path (or upload key) is known updates
-        that row in place, keeping its id and first ``added_at``."""
-        for item in items:
-            if item.path is None and item.upload_key is None:
-                raise ValueError(f"image {item.sha256[:12]} has neither a path nor an upload key")
-        halves = self._halves(vectors, len(items))
-        if not items:
-            return []
-        now = time.time()
-        with self._transaction() as conn, conn.cursor() as cur:
-            ids = [self._upsert(cur, item, now) for item in items]
-            cur.executemany(
-                "INSERT INTO vectors (image_id, embedding) VALUES (%s, %s) "
-                "ON CONFLICT (image_id) DO UPDATE SET embedding = EXCLUDED.embedding",
-                list(zip(ids, halves, strict=True)),
-            )
-            self._bump(conn)
-        return ids
-
-    @staticmethod
-    def _upsert(cur: psycopg.Cursor, item: NewImage, now: float) -> int:
-        fields = astuple(item)[2:9]  # sha256 .. taken_at, in column order
-        key = "path" if item.path is not None else "upload_key"
-        row = cur.execute(
-            "INSERT INTO images (path, upload_key, sha256, size, mtime, width, height, format, "  # type: ignore[arg-type]
-            "taken_at, added_at, name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            f"ON CONFLICT ({key}) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, "
-            "mtime = EXCLUDED.mtime, width = EXCLUDED.width, height = EXCLUDED.height, "
-            "format = EXCLUDED.format, taken_at = EXCLUDED.taken_at, "
-            "name = COALESCE(EXCLUDED.name, images.name) RETURNING id",
-            (item.path, item.upload_key, *fields, now, item.name),
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None:
-        with self._transaction() as conn:
-            other = conn.execute("SELECT id FROM images WHERE path = %s", (path,)).fetchone()
-            if other is not None and other[0] != image_id:
-                raise LibraryError(f"{path}: already catalogued as image {other[0]}")
-            cursor = conn.execute(
-                "UPDATE images SET path = %s, size = %s, mtime = %s WHERE id = %s",
-                (path, size, mtime, int(image_id)),
-            )
-            if cursor.rowcount == 0:
-                raise NotFoundError(f"no image with id {image_id}")
-            self._bump(conn)
-
-    def remove(self, ids: Sequence[int]) -> list[ImageRecord]:
-        wanted = [int(i) for i in ids]
-        with self._transaction() as conn:
-            rows = conn.execute(
-                f"DELETE FROM images WHERE id = ANY(%s) RETURNING {RECORD_COLUMNS}",  # type: ignore[arg-type]
-                (wanted,),
-            ).fetchall()
-            if rows:
-                self._bump(conn)
-        return sorted((ImageRecord(*row) for row in rows), key=lambda r: r.id)
-
-    def replace_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
-        halves = self._halves(vectors, len(ids))
-        if not len(ids):
-            return
-        wanted = [int(i) for i in ids]
-        with self._transaction() as conn:
-            found = {
-                r[0] for r in conn.execute("SELECT id FROM images WHERE id = ANY(%s)", (wanted,))
-            }
-            missing = [i for i in wanted if i not in found]
-            if missing:
-                raise NotFoundError(f"no image with id {missing[0]}")
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO vectors (image_id, embedding) VALUES (%s, %s) "
-                    "ON CONFLICT (image_id) DO UPDATE SET embedding = EXCLUDED.embedding",
-                    list(zip(wanted, halves, strict=True)),
-                )
-            self._bump(conn)
+    def _move_staged(self, conn: psycopg.Connection, identity: ModelIdentity) -> None:
+        """The column takes the new dimension and the HNSW index is built once, over the
+        staged vectors, all inside the switching transaction."""
+        pgschema.lock_schema(conn)
+        pgschema.refill_vectors(conn, identity.dim, self.STAGED)
 
     def restore(self, records: Sequence[ImageRecord], vectors: np.ndarray) -> None:
         """Insert rows with their own ids and times (``store copy``), one transaction."""
-        halves = self._halves(vectors, len(records))
+        params = self._vector_params(vectors, len(records), self.model())
         with self._transaction() as conn:
-            pgbulk.restore(conn, records, np.stack([h.values for h in halves]))
+            self._insert_records(conn, records)
+            self._write_vectors(conn, "vectors", [r.id for r in records], params)
+            pgbulk.after_restore(conn)
             self._bump(conn)
 
     @contextmanager
@@ -268,29 +163,6 @@ class PostgresStore(RowLookups):
 
     # --- reading --------------------------------------------------------------------------
 
-    def get_many(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
-        rows = self._select("WHERE id = ANY(%s)", ([int(i) for i in ids],))
-        return {row.id: row for row in rows}
-
-    def paths_under(self, root: str) -> dict[str, ImageRecord]:
-        import os
-
-        base = root.rstrip(os.sep) or os.sep
-        prefix = base if base.endswith(os.sep) else base + os.sep
-        upper = prefix[:-1] + chr(ord(os.sep) + 1)  # the column is COLLATE "C": bytewise
-        rows = self._select("WHERE path = %s OR (path >= %s AND path < %s)", (base, prefix, upper))
-        return {row.path: row for row in rows if row.path is not None}
-
-    def page(self, offset: int, limit: int) -> list[ImageRecord]:
-        return self._select(
-            "ORDER BY added_at DESC, id DESC LIMIT %s OFFSET %s", (int(limit), int(offset))
-        )
-
-    def count(self) -> int:
-        with self._guard() as conn:
-            row = conn.execute("SELECT count(*) FROM images").fetchone()
-        return int(row[0]) if row else 0
-
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(int64 ids, float32 [N, D] vectors), ordered by id; unknown ids are left out."""
         where, params = (
@@ -306,11 +178,6 @@ class PostgresStore(RowLookups):
             return np.empty(0, np.int64), np.empty((0, model.dim if model else 0), np.float32)
         id_array = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         return id_array, np.stack([row[1] for row in rows]).astype(np.float32)
-
-    def generation(self) -> int:
-        with self._guard() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
 
     def size_on_disk(self) -> int:
         """Bytes of this library's tables and their indexes, on the server."""

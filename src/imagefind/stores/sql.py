@@ -1,0 +1,384 @@
+"""What both SQL stores share: the images table's columns, the row ↔ record mapping, and every
+statement that reads alike in SQLite and PostgreSQL. A store supplies its dialect: how it
+writes a parameter, a list of ids and a vector, and how it opens a transaction.
+
+Both dialects take ``INSERT … ON CONFLICT … DO UPDATE`` and ``RETURNING`` (SQLite ≥ 3.35),
+so an upsert, a delete and a re-link are one statement each, written once here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager
+from dataclasses import astuple, dataclass, fields
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from imagefind.errors import LibraryError, NotFoundError
+from imagefind.records import ImageRecord, ModelIdentity, NewImage
+
+# The images table's columns as ImageRecord takes them, for every SELECT and RETURNING.
+RECORD_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
+_NEW_COLUMNS = [f.name for f in fields(NewImage)]  # what an insert or an update writes
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the images table, in a type both dialects spell their own way."""
+
+    name: str
+    kind: str  # a key of the dialect's type map: "id", "path", "text", "int", "real"
+    constraint: str = ""
+
+
+IMAGE_COLUMNS: tuple[Column, ...] = (
+    Column("id", "id"),
+    Column("path", "path", "UNIQUE"),
+    Column("upload_key", "text", "UNIQUE"),
+    Column("sha256", "text", "NOT NULL"),
+    Column("size", "int", "NOT NULL"),
+    Column("mtime", "real"),
+    Column("width", "int", "NOT NULL"),
+    Column("height", "int", "NOT NULL"),
+    Column("format", "text", "NOT NULL"),
+    Column("taken_at", "text"),
+    Column("added_at", "real", "NOT NULL"),
+    Column("name", "text"),
+)
+"""In ImageRecord's order. A new column is appended here and added by a migration of each
+store (``ALTER TABLE``); the tables' creation below is history and takes a prefix."""
+
+
+def create_images(types: dict[str, str], columns: Sequence[Column]) -> str:
+    """The ``CREATE TABLE images`` statement of one dialect."""
+    body = ",\n        ".join(f"{c.name} {types[c.kind]} {c.constraint}".rstrip() for c in columns)
+    return (
+        f"CREATE TABLE images (\n        {body},\n"
+        "        CHECK (path IS NOT NULL OR upload_key IS NOT NULL))"
+    )
+
+
+def first_schema(types: dict[str, str], columns: Sequence[Column], vector: str) -> list[str]:
+    """A store's first tables, in its dialect: images, vectors (``vector`` names the column
+    and its type), meta with the generation counter."""
+    return [
+        create_images(types, columns),
+        "CREATE INDEX images_sha256 ON images (sha256)",
+        "CREATE INDEX images_newest ON images (added_at DESC, id DESC)",
+        f"""CREATE TABLE vectors (
+        image_id {types["int"]} PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
+        {vector} NOT NULL)""",
+        "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
+        "INSERT INTO meta (key, value) VALUES ('generation', '0')",
+    ]
+
+
+def columns_until(last: str) -> tuple[Column, ...]:
+    """The columns up to ``last``, included: a table as an early migration created it."""
+    names = [c.name for c in IMAGE_COLUMNS]
+    return IMAGE_COLUMNS[: names.index(last) + 1]
+
+
+class SqlStore:
+    """The shared half of a SQL store. A subclass provides ``_driver_error`` (what its
+    driver's errors say), ``_transaction``, ``_bump`` (the generation counter, last statement
+    of every write), ``_id_list`` and ``_vector_params``."""
+
+    PLACEHOLDER: ClassVar[str] = "?"
+    VECTOR_COLUMN: ClassVar[str] = "vector"
+    VECTOR_TYPE: ClassVar[str] = "BLOB"
+    ID_TYPE: ClassVar[str] = "INTEGER"
+    STAGED: ClassVar[str] = "temp.staged_vectors"  # this connection's own, not the library's
+
+    def __init__(self, conn: Any, path: Any) -> None:
+        self._conn = conn  # one connection, serialised by the lock
+        self.path = path  # what messages call this store
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        """Close the connection (later calls raise LibraryError)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _driver_error(self, exc: Exception) -> str | None:
+        """The words for a database error of this driver, or None for any other exception."""
+        raise NotImplementedError
+
+    @contextmanager
+    def _guard(self) -> Iterator[Any]:
+        """Serialise access and turn driver errors into LibraryError naming the store."""
+        with self._lock:
+            try:
+                yield self._conn
+            except Exception as exc:
+                words = self._driver_error(exc)
+                if words is None:
+                    raise
+                raise LibraryError(f"{self.path}: {words}") from exc
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _bump(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def _id_list(self, ids: Sequence[int]) -> tuple[str, object]:
+        """A condition on a list of ids and its one parameter: ``IN (…)`` or ``= ANY(…)``."""
+        raise NotImplementedError
+
+    def _vector_params(
+        self, vectors: np.ndarray, count: int, model: ModelIdentity | None
+    ) -> list[Any]:
+        """A [count, dim] batch checked against ``model``, as this dialect's parameters."""
+        raise NotImplementedError
+
+    # --- rows -----------------------------------------------------------------------------
+
+    def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
+        with self._guard() as conn:
+            rows = conn.execute(f"SELECT {RECORD_COLUMNS} FROM images {where}", params).fetchall()
+        return [ImageRecord(*row) for row in rows]
+
+    def get(self, image_id: int) -> ImageRecord:
+        """One row; NotFoundError if there is none."""
+        rows = self._select(f"WHERE id = {self.PLACEHOLDER}", (int(image_id),))
+        if not rows:
+            raise NotFoundError(f"no image with id {image_id}")
+        return rows[0]
+
+    def get_many(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
+        """Rows by id (unknown ids are absent from the result)."""
+        condition, param = self._id_list(ids)
+        return {row.id: row for row in self._select(f"WHERE id {condition}", (param,))}
+
+    def by_path(self, path: str) -> ImageRecord | None:
+        rows = self._select(f"WHERE path = {self.PLACEHOLDER}", (path,))
+        return rows[0] if rows else None
+
+    def by_sha256(self, sha256: str) -> list[ImageRecord]:
+        """Every row with this content (duplicates, renamed files), oldest id first."""
+        return self._select(f"WHERE sha256 = {self.PLACEHOLDER} ORDER BY id", (sha256,))
+
+    def shared_content(self) -> list[ImageRecord]:
+        """Rows whose bytes another row also has (exact duplicates), grouped by content."""
+        return self._select(
+            "WHERE sha256 IN (SELECT sha256 FROM images GROUP BY sha256 HAVING COUNT(*) > 1) "
+            "ORDER BY sha256, id"
+        )
+
+    def paths_under(self, root: str) -> dict[str, ImageRecord]:
+        """Rows for ``root`` itself or any file below it (what re-indexing a folder compares
+        against); uploads are not included."""
+        base = root.rstrip(os.sep) or os.sep
+        prefix = base if base.endswith(os.sep) else base + os.sep
+        # A range, not LIKE: no wildcard escaping, bytewise, and it uses the index.
+        upper = prefix[:-1] + chr(ord(os.sep) + 1)
+        p = self.PLACEHOLDER
+        rows = self._select(
+            f"WHERE path = {p} OR (path >= {p} AND path < {p})", (base, prefix, upper)
+        )
+        return {row.path: row for row in rows if row.path is not None}
+
+    def page(self, offset: int, limit: int) -> list[ImageRecord]:
+        """Newest first, for galleries."""
+        p = self.PLACEHOLDER
+        return self._select(
+            f"ORDER BY added_at DESC, id DESC LIMIT {p} OFFSET {p}", (int(limit), int(offset))
+        )
+
+    def count(self) -> int:
+        with self._guard() as conn:
+            row = conn.execute("SELECT count(*) FROM images").fetchone()
+        return int(row[0]) if row else 0
+
+    def ids(self) -> list[int]:
+        """Every image id, ascending."""
+        with self._guard() as conn:
+            return [int(row[0]) for row in conn.execute("SELECT id FROM images ORDER BY id")]
+
+    def generation(self) -> int:
+        """The change counter, read from the database each time (other processes write)."""
+        with self._guard() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    # --- the model ------------------------------------------------------------------------
+
+    def model(self) -> ModelIdentity | None:
+        """The model the stored vectors come from, or None before the first index."""
+        with self._guard() as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'model_%'"))
+        if "model_name" not in meta:
+            return None
+        return ModelIdentity(meta["model_name"], int(meta["model_dim"]), meta["model_fingerprint"])
+
+    def _write_model(self, conn: Any, identity: ModelIdentity) -> None:
+        if identity.dim <= 0:
+            raise ValueError(f"model dimension must be positive, got {identity.dim}")
+        p = self.PLACEHOLDER
+        rows = [
+            ("model_name", identity.name),
+            ("model_dim", str(identity.dim)),
+            ("model_fingerprint", identity.fingerprint),
+        ]
+        with closing(conn.cursor()) as cur:
+            cur.executemany(
+                f"INSERT INTO meta (key, value) VALUES ({p}, {p}) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rows,
+            )
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _write_vectors(self, conn: Any, table: str, ids: Sequence[int], params: list[Any]) -> None:
+        p, column = self.PLACEHOLDER, self.VECTOR_COLUMN
+        with closing(conn.cursor()) as cur:
+            cur.executemany(
+                f"INSERT INTO {table} (image_id, {column}) VALUES ({p}, {p}) "
+                f"ON CONFLICT (image_id) DO UPDATE SET {column} = excluded.{column}",
+                list(zip([int(i) for i in ids], params, strict=True)),
+            )
+
+    def add(self, items: Sequence[NewImage], vectors: np.ndarray) -> list[int]:
+        """Store a batch of images with their vectors in one transaction; return their ids.
+
+        An item whose path (or upload key) is already catalogued updates that row in place,
+        keeping its id and first ``added_at`` (a changed file, re-encoded).
+        """
+        for item in items:
+            if item.path is None and item.upload_key is None:
+                raise ValueError(f"image {item.sha256[:12]} has neither a path nor an upload key")
+        params = self._vector_params(vectors, len(items), self.model())
+        if not items:
+            return []
+        now = time.time()
+        with self._transaction() as conn:
+            ids = [self._upsert(conn, item, now) for item in items]
+            self._write_vectors(conn, "vectors", ids, params)
+            self._bump(conn)
+        return ids
+
+    def _upsert(self, conn: Any, item: NewImage, now: float) -> int:
+        """Insert or update one image row; return its id."""
+        key = "path" if item.path is not None else "upload_key"
+        columns = [*_NEW_COLUMNS, "added_at"]
+        marks = ", ".join([self.PLACEHOLDER] * len(columns))
+        kept = {"path", "upload_key", "name"}  # the key, and an upload's first name
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _NEW_COLUMNS if c not in kept)
+        row = conn.execute(
+            f"INSERT INTO images ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}, "
+            "name = COALESCE(excluded.name, images.name) RETURNING id",
+            (*astuple(item), now),
+        ).fetchone()
+        return int(row[0])
+
+    def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None:
+        """Point a row at a renamed or moved file (same content: no re-encoding)."""
+        p = self.PLACEHOLDER
+        with self._transaction() as conn:
+            other = conn.execute(f"SELECT id FROM images WHERE path = {p}", (path,)).fetchone()
+            if other is not None and other[0] != image_id:
+                raise LibraryError(f"{path}: already catalogued as image {other[0]}")
+            cursor = conn.execute(
+                f"UPDATE images SET path = {p}, size = {p}, mtime = {p} WHERE id = {p}",
+                (path, size, mtime, int(image_id)),
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"no image with id {image_id}")
+            self._bump(conn)
+
+    def remove(self, ids: Sequence[int]) -> list[ImageRecord]:
+        """Delete rows (and their vectors) in one transaction; return what was removed so the
+        caller can delete thumbnails and uploads. Unknown ids are ignored."""
+        with self._transaction() as conn:
+            removed = self._delete(conn, ids)
+            if removed:
+                self._bump(conn)
+        return removed
+
+    def _delete(self, conn: Any, ids: Sequence[int]) -> list[ImageRecord]:
+        if not ids:
+            return []
+        condition, param = self._id_list(ids)
+        rows = conn.execute(
+            f"DELETE FROM images WHERE id {condition} RETURNING {RECORD_COLUMNS}", (param,)
+        ).fetchall()
+        return sorted((ImageRecord(*row) for row in rows), key=lambda r: r.id)
+
+    def _insert_records(self, conn: Any, records: Sequence[ImageRecord]) -> None:
+        """Rows as they are, ids and times included (``store copy``)."""
+        marks = ", ".join([self.PLACEHOLDER] * len(fields(ImageRecord)))
+        with closing(conn.cursor()) as cur:
+            cur.executemany(
+                f"INSERT INTO images ({RECORD_COLUMNS}) VALUES ({marks})",
+                [astuple(r) for r in records],
+            )
+
+    # --- re-embedding: vectors of the next model, staged, then switched in one go ---------
+
+    def stage_vectors(
+        self, identity: ModelIdentity, ids: Sequence[int], vectors: np.ndarray
+    ) -> None:
+        """Keep vectors of another model aside while a re-embed runs. Readers see nothing of
+        them until ``switch_model``; the staging table belongs to this connection, so a
+        process that dies mid-way leaves nothing behind."""
+        params = self._vector_params(vectors, len(ids), identity)
+        with self._transaction() as conn:
+            conn.execute(self._staging_table())
+            self._write_vectors(conn, self.STAGED, ids, params)
+
+    def switch_model(self, identity: ModelIdentity, drop: Sequence[int]) -> list[ImageRecord]:
+        """In one transaction: remove the ``drop`` rows (their originals are gone), replace
+        every vector by its staged one and bind ``identity``; returns the removed rows. Refused
+        (nothing changes) when a remaining image has no staged vector."""
+        try:
+            with self._transaction() as conn:
+                conn.execute(self._staging_table())
+                removed = self._delete(conn, drop)
+                row = conn.execute(
+                    "SELECT count(*) FROM images "
+                    f"WHERE id NOT IN (SELECT image_id FROM {self.STAGED})"
+                ).fetchone()
+                if row[0]:
+                    raise LibraryError(
+                        f"{self.path}: {row[0]} image(s) have no vector from "
+                        f"{identity.name} (added during the re-embed?); nothing was changed, "
+                        "run the re-embed again"
+                    )
+                self._move_staged(conn, identity)
+                self._write_model(conn, identity)
+                self._bump(conn)
+        finally:
+            self.discard_staged()
+        return removed
+
+    def _staging_table(self) -> str:
+        return (
+            "CREATE TEMP TABLE IF NOT EXISTS staged_vectors (image_id "
+            f"{self.ID_TYPE} PRIMARY KEY, {self.VECTOR_COLUMN} {self.VECTOR_TYPE} NOT NULL)"
+        )
+
+    def _move_staged(self, conn: Any, identity: ModelIdentity) -> None:
+        """Replace the vectors table's contents by the staged vectors (inside a transaction)."""
+        column = self.VECTOR_COLUMN
+        conn.execute("DELETE FROM vectors")
+        conn.execute(
+            f"INSERT INTO vectors (image_id, {column}) SELECT image_id, {column} "
+            f"FROM {self.STAGED} WHERE image_id IN (SELECT id FROM images)"  # not removed since
+        )
+
+    def discard_staged(self) -> None:
+        """Forget staged vectors (a re-embed that failed or finished)."""
+        with self._guard() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {self.STAGED}")

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imagefind.commit import Outcome
 from imagefind.errors import ImageError, ImagefindError
-from imagefind.pipeline import Item, Outcome
+from imagefind.prepare import Item
 from imagefind.records import ImageRecord
 from imagefind.scanner import Problem, walk
 from imagefind.schemas import AddResult, ImageOut, IndexSummary, Skipped

@@ -28,7 +28,7 @@ from imagefind.stores import Store, open_store
 if TYPE_CHECKING:
     from PIL import Image
 
-    from imagefind.pipeline import Pipeline
+    from imagefind.pipeline import IndexRunner
 
 
 def default_library_path() -> Path:
@@ -164,7 +164,7 @@ class Library:
 
     def _pipeline(
         self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
-    ) -> Pipeline:
+    ) -> IndexRunner:
         """The pipeline that indexing runs (``RayLibrary`` swaps in its own)."""
         from imagefind.pipeline import Pipeline
 

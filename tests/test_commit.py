@@ -4,7 +4,6 @@ content is re-linked or copied with its known vector."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,11 @@ from imagefind.files import LibraryFiles
 from imagefind.prepare import Item
 from imagefind.records import NewImage
 from imagefind.scanner import FoundFile, Problem
-from imagefind.stores import EmbeddedStore, Store
+from imagefind.stores import Store
 from imagefind.tuning import Tuner
-from tests.catalogkit import DIM, MODEL, unit
+from tests.catalogkit import DIM, unit
+from tests.catalogkit import catalog_fixture as catalog_fixture  # fixture: catalog
 from tests.catalogkit import item as row
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Store]:
-    with EmbeddedStore.open(tmp_path / "catalog.sqlite3") as s:
-        s.bind_model(MODEL)
-        yield s
 
 
 class _Encoder:

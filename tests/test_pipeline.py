@@ -5,11 +5,9 @@ for a crash's orphans while the run goes on."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from imagefind.commit import Outcome
 from imagefind.files import LibraryFiles
@@ -19,16 +17,10 @@ from imagefind.pipeline import IndexRunner, Pipeline, bounded_map
 from imagefind.prepare import Item
 from imagefind.records import NewImage
 from imagefind.scanner import FoundFile, walk
-from imagefind.stores import EmbeddedStore, Store
-from tests.catalogkit import DIM, MODEL, unit
+from imagefind.stores import Store
+from tests.catalogkit import catalog_fixture as catalog_fixture  # fixture: catalog
+from tests.catalogkit import fake_encode
 from tests.synth import natural_image
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Store]:
-    with EmbeddedStore.open(tmp_path / "lib" / "catalog.sqlite3") as s:
-        s.bind_model(MODEL)
-        yield s
 
 
 def test_bounded_map_keeps_order_and_reads_ahead_a_bounded_amount() -> None:
@@ -71,11 +63,7 @@ def test_a_run_recognises_known_content_and_guards_its_files(
         return False  # a copy: a new row with the known vector
 
     config = PreprocessConfig(size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
-
-    def encode(pixels: np.ndarray) -> np.ndarray:
-        return unit(len(pixels), DIM)
-
-    pipe: IndexRunner = Pipeline(catalog, files, encode, Preprocessor(config), config.size)
+    pipe: IndexRunner = Pipeline(catalog, files, fake_encode, Preprocessor(config), config.size)
     items = [Item(name=f.path, found=f) for f in walk(photos) if isinstance(f, FoundFile)]
     first = pipe.run(items[:3], relink)
     again = pipe.run(items[3:], relink)

@@ -193,7 +193,17 @@ class Library:
         ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given."""
         from imagefind.ingest import index_paths  # the image stack: not needed to search
 
-        return index_paths(self, paths, batch_size=batch_size, workers=workers, progress=progress)
+        return index_paths(
+            self.store,
+            paths,
+            self._pipeline,
+            exclude=self.path,
+            remove=self.remove_ids,
+            collect_garbage=self.collect_garbage,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
+        )
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
         """Add one image: bytes are stored as an upload (content-addressed, deduplicated)."""
@@ -212,7 +222,7 @@ class Library:
         """Store uploads, one result or one error each (a web upload of many files)."""
         from imagefind.ingest import add_uploads
 
-        return add_uploads(self, uploads)
+        return add_uploads(self.store, uploads, self._pipeline)
 
     def remove(self, targets: Sequence[int | str | Path]) -> list[ImageRecord]:
         """Remove images by id or by path (a folder removes everything under it)."""

@@ -35,7 +35,8 @@ from benchmarks.data import CORPORA, DATA, Corpus, corpus_files, corpus_subset
 from benchmarks.modelcache import b32_model_dirs
 from imagefind.library import Library
 from imagefind.models import ClipModel, load_model
-from imagefind.pipeline import Item
+from imagefind.pipeline import Pipeline
+from imagefind.prepare import Item
 from imagefind.scanner import FoundFile
 
 BATCH = 16  # the batch size Library.index starts from (and keeps on a CPU)
@@ -121,6 +122,7 @@ def t_decode(files: list[Path], model: ClipModel, scratch: Path) -> dict[str, An
     lib = Library.open(scratch, model=model)
     try:
         pipe = lib._pipeline(BATCH, 1, None)
+        assert isinstance(pipe, Pipeline), pipe  # the in-process one: it has a prepare step
 
         def item(p: Path) -> Item:
             st = p.stat()

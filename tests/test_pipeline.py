@@ -1,81 +1,72 @@
-"""pipeline.prepare: one read, one hash, a draft decode, the model's pixels and a thumbnail
-made from the model's view when that is big enough, the decoded image otherwise."""
+"""The in-process pipeline: decoders run ahead of the encoder by a bounded amount, in order;
+known content is recognised before decoding; files written ahead of a commit are never taken
+for a crash's orphans while the run goes on."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import io
+import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
-from PIL import Image
 
-from imagefind.images import decode
+from imagefind.commit import Outcome
+from imagefind.files import LibraryFiles
 from imagefind.models.layout import PreprocessConfig
 from imagefind.models.preprocess import Preprocessor
-from imagefind.pipeline import THUMB_SIZE, Item, Pipeline
-from imagefind.scanner import walk
+from imagefind.pipeline import IndexRunner, Pipeline, bounded_map
+from imagefind.prepare import Item
+from imagefind.records import NewImage
+from imagefind.scanner import FoundFile, walk
+from imagefind.stores import Store
+from tests.catalogkit import catalog_fixture as catalog_fixture  # fixture: catalog
+from tests.catalogkit import fake_encode
 from tests.synth import natural_image
 
-CONFIG = PreprocessConfig(
-    size=224,
-    mean=(0.48145466, 0.4578275, 0.40821073),
-    std=(0.26862954, 0.26130258, 0.27577711),
-    interpolation="bicubic",
-    resize_mode="shortest",
-)
+
+def test_bounded_map_keeps_order_and_reads_ahead_a_bounded_amount() -> None:
+    lock = threading.Lock()
+    started: list[int] = []
+    taken = 0
+
+    def work(n: int) -> int:
+        with lock:
+            started.append(n)
+            assert len(started) - taken <= 3  # never more than ``ahead`` in flight
+        return n * n
+
+    results = []
+    for value in bounded_map(work, range(20), workers=4, ahead=lambda: 3):
+        results.append(value)
+        taken += 1
+    assert results == [n * n for n in range(20)]
 
 
-class _NoCatalog:
-    def by_sha256(self, sha256: str) -> list:
-        return []
+def test_a_run_recognises_known_content_and_guards_its_files(
+    tmp_path: Path, catalog: Store
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for n in range(3):
+        natural_image(300, 200, seed=n).save(photos / f"{n}.jpg", quality=90)
+    (photos / "3.jpg").write_bytes((photos / "0.jpg").read_bytes())
+    files = LibraryFiles(tmp_path / "lib")
+    collected: list[int] = []
+    add = catalog.add
 
+    def add_after_a_collection(rows: list[NewImage], vectors: np.ndarray) -> list[int]:
+        collected.append(files.collect_garbage(set()))  # the thumbnails await this commit
+        return add(rows, vectors)
 
-def _prepare(path: Path, config: PreprocessConfig = CONFIG) -> Item:
-    pipe = Pipeline(_NoCatalog(), None, lambda x: x, Preprocessor(config), config.size)
-    item = pipe.prepare(Item(name=str(path), found=next(walk(path))))
-    assert isinstance(item, Item), item
-    return item
+    catalog.add = add_after_a_collection  # type: ignore[method-assign]
 
+    def relink(item: Item, out: Outcome) -> bool:
+        return False  # a copy: a new row with the known vector
 
-@pytest.mark.parametrize(
-    ("size", "thumb"),
-    [
-        ((1600, 1200), (256, 192)),
-        ((900, 1600), (144, 256)),
-        ((800, 800), (256, 256)),
-        ((2000, 2000), (256, 256)),  # drafted to 500 px, not 250: no smaller than the thumb
-        ((100, 80), (100, 80)),
-    ],
-    ids=["landscape", "portrait", "square", "big-square", "tiny"],
-)
-def test_prepare_pixels_and_thumbnail(tmp_path: Path, size: tuple[int, int], thumb) -> None:
-    path = tmp_path / "photo.jpg"
-    natural_image(*size, seed=3).save(path, quality=92)
-    item = _prepare(path)
-    data = path.read_bytes()
-    assert item.sha256 == item.new.sha256 == hashlib.sha256(data).hexdigest()
-    expected = Preprocessor(CONFIG)(decode(data, "x", min_side=THUMB_SIZE).image)
-    assert np.array_equal(item.pixels, expected)
-    shown = Image.open(io.BytesIO(item.thumb))
-    assert shown.format == "WEBP" and shown.size == thumb  # never upscaled, never squashed
-    assert (item.new.width, item.new.height) == size
-    assert 0 < item.read_s <= item.prepare_s
-
-
-def test_squashing_models_thumbnail_from_the_decoded_image(tmp_path: Path) -> None:
-    path = tmp_path / "wide.jpg"
-    natural_image(1600, 900, seed=4).save(path, quality=92)
-    squash = dataclasses.replace(CONFIG, resize_mode="squash")
-    item = _prepare(path, squash)
-    assert Image.open(io.BytesIO(item.thumb)).size == (256, 144)
-    assert item.pixels.shape == (3, 224, 224)
-
-
-def test_draft_decode_stays_at_least_the_model_size(tmp_path: Path) -> None:
-    out = io.BytesIO()
-    natural_image(4000, 3000, seed=5).save(out, "JPEG", quality=90)
-    image = decode(out.getvalue(), "big.jpg", min_side=224).image
-    assert min(image.size) >= 224 and image.size[0] <= 1000  # 1/8 scale: 500x375
+    config = PreprocessConfig(size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
+    pipe: IndexRunner = Pipeline(catalog, files, fake_encode, Preprocessor(config), config.size)
+    items = [Item(name=f.path, found=f) for f in walk(photos) if isinstance(f, FoundFile)]
+    first = pipe.run(items[:3], relink)
+    again = pipe.run(items[3:], relink)
+    assert collected == [0, 0] and first.encoded == 3 and len(first.added) == 3
+    assert all(files.thumb_path(catalog.get(i).sha256).is_file() for i in first.added)
+    assert again.encoded == 0 and len(again.copies) == 1

@@ -3,11 +3,11 @@
 The library plans the run exactly as it does locally (scan, compare with the store, claim,
 re-link renames, prune), so the summary means the same. Only the middle moves to Ray Data:
 
-    files ─► read, hash, decode, preprocess, thumbnail   (CPU tasks: ``Pipeline.prepare``)
+    files ─► read, hash, decode, preprocess, thumbnail   (CPU tasks: ``Preparer``)
           ─► encode                                     (actor pool; one GPU each if any)
           ─► driver: known content re-linked, batch committed in one transaction
 
-The driver commits batch by batch, in order, through the local pipeline's own commit code;
+The driver commits batch by batch, in order, through the local pipeline's ``Committer``;
 Ray retries a task or restarts an actor whose worker died, and what was committed stays
 committed. Thumbnails are written by the driver into the library folder, which several
 machines therefore share (see docs/scaling.md).
@@ -15,20 +15,24 @@ machines therefore share (see docs/scaling.md).
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from imagefind.commit import Committer, Outcome, Relink
 from imagefind.errors import ImagefindError
 from imagefind.files import LibraryFiles
 from imagefind.library import Library
 from imagefind.models import ClipModel, load_model
-from imagefind.models.preprocess import Preprocessor
-from imagefind.pipeline import Item, Outcome, Pipeline
+from imagefind.pipeline import IndexRunner
+from imagefind.prepare import Item, Known, Preparer
 from imagefind.scanner import Problem
 from imagefind.stores.base import Store
+from imagefind.tuning import Tuner
 
 
 class RayLibrary(Library):
@@ -38,7 +42,7 @@ class RayLibrary(Library):
 
     def _pipeline(
         self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
-    ) -> Pipeline:
+    ) -> IndexRunner:
         return RayPipeline(
             self.store,
             self.files,
@@ -49,24 +53,11 @@ class RayLibrary(Library):
         )
 
 
-class _NoCatalog:
-    """What a remote worker's ``prepare`` sees: no store, so every file is decoded; the
-    driver finds content that is known already before it commits."""
-
-    def by_sha256(self, sha256: str) -> list[Any]:
-        return []
-
-
-def _prepare_row(row: dict[str, Any], preprocess: Preprocessor, min_side: int) -> dict[str, Any]:
-    """CPU task: the local pipeline's ``prepare`` (read, hash, decode, preprocess,
-    thumbnail), so a bad file fails with the same reason as it does locally."""
-    item: Item = pickle.loads(row["item"])
-    worker = Pipeline(_NoCatalog(), None, _no_encoder, preprocess, min_side)  # type: ignore[arg-type]
-    return {"item": pickle.dumps(worker.prepare(item))}
-
-
-def _no_encoder(pixels: np.ndarray) -> np.ndarray:
-    raise AssertionError("remote workers do not encode")
+def _prepare_row(row: dict[str, Any], prepare: Preparer) -> dict[str, Any]:
+    """CPU task: the local pipeline's prepare step (read, hash, decode, preprocess,
+    thumbnail), so a bad file fails with the same reason as it does locally. It has no
+    catalog to ask, so every file is decoded; the driver recognises known content."""
+    return {"item": pickle.dumps(prepare(pickle.loads(row["item"])))}
 
 
 class _Encoder:
@@ -78,27 +69,16 @@ class _Encoder:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = [pickle.loads(blob) for blob in batch["item"]]
-        todo = [r for r in results if isinstance(r, Item) and r.pixels is not None]
+        todo = [(r, r.pixels) for r in results if isinstance(r, Item) and r.pixels is not None]
         if todo:
-            vectors = self.model.encode_pixels(np.stack([r.pixels for r in todo]))
-            for r, vector in zip(todo, vectors, strict=True):
-                r.pixels = vector  # the driver's "encoder" passes it through
+            vectors = self.model.encode_pixels(np.stack([pixels for _, pixels in todo]))
+            for (r, _), vector in zip(todo, vectors, strict=True):
+                r.vector, r.pixels = vector, None  # the pixels need not travel back
         return {"item": np.array([pickle.dumps(r) for r in results], dtype=object)}
 
 
-class _Committer(Pipeline):
-    """The local pipeline's commit half on the driver: items arrive prepared and encoded."""
-
-    def prepare(self, item: Item | Problem) -> Item | Problem:  # type: ignore[override]
-        if isinstance(item, Item):
-            same = self.store.by_sha256(item.sha256)
-            if same:  # renamed, touched or copied: re-link as the local pipeline does
-                item.known, item.pixels, item.thumb = same[0], None, None
-        return item
-
-
 class RayPipeline:
-    """Same ``run`` contract as ``Pipeline``; the work in between runs on Ray Data."""
+    """An ``IndexRunner`` whose prepare and encode steps run on Ray Data."""
 
     def __init__(
         self,
@@ -110,23 +90,15 @@ class RayPipeline:
         progress: Callable[[int], None] | None = None,
         address: str | None = None,
     ) -> None:
-        self.store, self.files, self.model = store, files, model
+        self.model = model
         self.batch_size = max(1, batch_size or 16)
-        self.progress = progress
+        tuner = Tuner(os.cpu_count() or 1, self.batch_size, 1)  # fixed: nothing to tune here
+        self.committer = Committer(store, files, tuner, progress=progress)
         self.address = address
 
-    def run(self, items: Iterable[Item], relink: Callable[[Item, Outcome], bool]) -> Outcome:
-        committer = _Committer(
-            self.store,
-            self.files,
-            _passthrough,
-            self.model.preprocess,
-            self.model.draft_side,
-            batch_size=self.batch_size,
-            workers=1,
-            progress=self.progress,
-        )
-        return committer.run(self._remote(list(items)), relink)
+    def run(self, items: Iterable[Item], relink: Relink) -> Outcome:
+        prepared = _recognised(self._remote(list(items)), self.committer.known)
+        return self.committer.run(prepared, relink)
 
     def _remote(self, items: list[Item]) -> Iterator[Item | Problem]:
         """Prepared and encoded items, as the cluster finishes them."""
@@ -143,10 +115,10 @@ class RayPipeline:
         model_ref = self.model.name if self.model.name else str(self.model.dir.path)
         rows = [{"item": pickle.dumps(it)} for it in items]
         # Batch-sized blocks: decoding spreads over the CPUs and streams into the encoder.
-        ds = data.from_items(rows, override_num_blocks=max(1, len(rows) // self.batch_size))
+        blocks = max(1, len(rows) // self.batch_size)
+        ds: data.Dataset = data.from_items(rows, override_num_blocks=blocks)
         ds = ds.map(
-            _prepare_row,
-            fn_kwargs={"preprocess": self.model.preprocess, "min_side": self.model.draft_side},
+            partial(_prepare_row, prepare=Preparer(self.model.preprocess, self.model.draft_side)),
             num_cpus=0.5,  # unlike the encoder's: Ray Data would fuse equal stages into one
         )
         ds = ds.map_batches(
@@ -163,9 +135,15 @@ class RayPipeline:
                 yield pickle.loads(blob)
 
 
-def _passthrough(vectors: np.ndarray) -> np.ndarray:
-    """The committer's encoder: the actor pool has encoded the items already."""
-    return vectors
+def _recognised(prepared: Iterable[Item | Problem], known: Known) -> Iterator[Item | Problem]:
+    """Items whose content the catalog has already, marked so: renamed, touched or copied
+    files are re-linked as the local pipeline does, not given their new vector."""
+    for item in prepared:
+        if isinstance(item, Item):
+            same = known(item.sha256)
+            if same is not None:
+                item.known, item.vector, item.thumb = same, None, None
+        yield item
 
 
 def _connect(address: str | None) -> Any:

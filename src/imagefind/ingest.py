@@ -1,6 +1,7 @@
 """Getting images into a library: folders, incrementally, and uploads, through the
 decode-and-encode pipeline. Apart from ``library`` so that a library opened for a query never
-imports the image stack."""
+imports the image stack; the library hands in the parts it needs (imports run one way:
+library → ingest → pipeline → stores)."""
 
 from __future__ import annotations
 
@@ -8,37 +9,44 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from imagefind.commit import Outcome
 from imagefind.errors import ImageError, ImagefindError
-from imagefind.pipeline import Item, Outcome
+from imagefind.pipeline import IndexRunner
+from imagefind.prepare import Item
 from imagefind.records import ImageRecord
 from imagefind.scanner import Problem, walk
 from imagefind.schemas import AddResult, ImageOut, IndexSummary, Skipped
 from imagefind.stores import Store
 
-if TYPE_CHECKING:
-    from imagefind.library import Library
+# The pipeline for a batch size and a decoder count (``None``: tuned), reporting progress.
+RunnerFactory = Callable[[int | None, int | None, Callable[[int], None] | None], IndexRunner]
 
 
 def index_paths(
-    lib: Library,
+    store: Store,
     paths: Sequence[str | Path],
+    runner: RunnerFactory,
     *,
+    exclude: Path,
+    remove: Callable[[list[int]], object],
+    collect_garbage: Callable[[], object],
     batch_size: int | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IndexSummary:
-    """See :meth:`Library.index`."""
+    """See :meth:`Library.index`. ``exclude`` is the library's own folder; ``remove`` drops
+    rows (and the files no other row shares) of files that are gone; ``collect_garbage``
+    clears files a killed run wrote but never committed."""
     started = time.monotonic()
     summary = IndexSummary()
     candidates: list[Item] = []
     gone: dict[str, list[ImageRecord]] = {}
     for raw in paths:
         root = Path(os.path.abspath(Path(raw).expanduser()))
-        existing = lib.store.paths_under(str(root))
+        existing = store.paths_under(str(root))
         seen: set[str] = set()
-        for found in walk(root, exclude=lib.path):
+        for found in walk(root, exclude=exclude):
             seen.add(found.path)
             if isinstance(found, Problem):
                 summary.skipped.append(Skipped(path=found.path, reason=found.reason))
@@ -54,14 +62,14 @@ def index_paths(
 
     def relink(item: Item, out: Outcome) -> bool:
         assert item.found is not None and item.known is not None
-        current = lib.store.by_path(item.found.path)
+        current = store.by_path(item.found.path)
         if current is None and gone.get(item.sha256):
             moved = gone[item.sha256].pop()
-            lib.store.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
+            store.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
             out.renamed.append(moved.id)
             return True
         if current is not None and current.sha256 == item.sha256:  # touched, not changed
-            lib.store.relink(current.id, item.found.path, item.found.size, item.found.mtime)
+            store.relink(current.id, item.found.path, item.found.size, item.found.mtime)
             out.updated.append(current.id)
             return True
         return False  # a copy of known content: a new row with the known vector
@@ -80,14 +88,14 @@ def index_paths(
     out = Outcome()
     if candidates:
         try:
-            claimed = _claimed(lib.store, candidates, batch_size or 16, step)
-            out = lib._pipeline(batch_size, workers, step).run(claimed, relink)
+            claimed = _claimed(store, candidates, batch_size or 16, step)
+            out = runner(batch_size, workers, step).run(claimed, relink)
         finally:
-            lib.store.release_claims()
+            store.release_claims()
     removed = [rec for recs in gone.values() for rec in recs]
     if removed:
-        lib.remove_ids([r.id for r in removed])
-    lib.collect_garbage()  # files a killed run wrote but never committed
+        remove([r.id for r in removed])
+    collect_garbage()
     summary.added = len(out.added) + len(out.copies)
     summary.copies = len(out.copies)
     summary.updated = len(out.updated)
@@ -115,7 +123,7 @@ def _claimed(
 
 
 def add_uploads(
-    lib: Library, uploads: Sequence[tuple[str, bytes | str | Path]]
+    store: Store, uploads: Sequence[tuple[str, bytes | str | Path]], runner: RunnerFactory
 ) -> tuple[list[AddResult], list[ImagefindError]]:
     """See :meth:`Library.add_each`."""
     items, errors, duplicates = [], [], {}
@@ -134,20 +142,20 @@ def add_uploads(
         if item.found is None:  # the same bytes are already here
             duplicates[item.key] = item.known.id
             return True
-        current = lib.store.by_path(item.found.path)
+        current = store.by_path(item.found.path)
         if current is not None:
             duplicates[item.key] = current.id
             return True
         return False
 
-    out = lib._pipeline(16, None, None).run(items, relink)
+    out = runner(16, None, None).run(items, relink)
     for problem in out.skipped:
         errors.append(ImageError(f"{problem.path}: {problem.reason}"))
     results = []
     for item in items:
         image_id = out.results.get(item.key, duplicates.get(item.key))
         if image_id is not None:
-            rec = lib.store.get(image_id)
+            rec = store.get(image_id)
             results.append(
                 AddResult(
                     name=item.name,

@@ -37,7 +37,7 @@ from imagefind.stores import Store, open_store
 if TYPE_CHECKING:
     from PIL import Image
 
-    from imagefind.pipeline import Pipeline
+    from imagefind.pipeline import IndexRunner
 
 
 _REINDEX_PASSES = 3  # images indexed by another process during a re-embed get a pass or two
@@ -206,7 +206,7 @@ class Library:
 
     def _pipeline(
         self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
-    ) -> Pipeline:
+    ) -> IndexRunner:
         """The pipeline that indexing runs (``RayLibrary`` swaps in its own)."""
         from imagefind.pipeline import Pipeline
 
@@ -235,7 +235,17 @@ class Library:
         ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given."""
         from imagefind.ingest import index_paths  # the image stack: not needed to search
 
-        return index_paths(self, paths, batch_size=batch_size, workers=workers, progress=progress)
+        return index_paths(
+            self.store,
+            paths,
+            self._pipeline,
+            exclude=self.path,
+            remove=self.remove_ids,
+            collect_garbage=self.collect_garbage,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
+        )
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
         """Add one image: bytes are stored as an upload (content-addressed, deduplicated)."""
@@ -254,7 +264,7 @@ class Library:
         """Store uploads, one result or one error each (a web upload of many files)."""
         from imagefind.ingest import add_uploads
 
-        return add_uploads(self, uploads)
+        return add_uploads(self.store, uploads, self._pipeline)
 
     def remove(self, targets: Sequence[int | str | Path]) -> list[ImageRecord]:
         """Remove images by id or by path (a folder removes everything under it)."""

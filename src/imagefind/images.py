@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from imagefind.errors import ImageError
 
@@ -19,7 +19,7 @@ try:  # HEIF/HEIC (iPhone photos); optional so a broken install does not break i
 
     pillow_heif.register_heif_opener()
 except ImportError:  # pragma: no cover - pillow-heif is a hard dependency
-    pillow_heif = None
+    pillow_heif = None  # type: ignore[assignment]  # absent: a None module
 
 # We enforce our own MAX_PIXELS before decoding; PIL's warning for sizes between its
 # default limit and ours would only be noise on stderr.
@@ -170,7 +170,7 @@ def _open(data: bytes, name: str) -> ImageFile.ImageFile:
                 f"{name}: image is over the {MAX_PIXELS // 1_000_000} MP limit"
             ) from exc
         raise _too_large(name, *size) from exc
-    except Image.UnidentifiedImageError as exc:
+    except UnidentifiedImageError as exc:
         raise ImageError(
             f"{name}: not a supported image (content is not a {_FORMAT_NAMES} image)"
         ) from exc

@@ -50,7 +50,7 @@ def resolve_base(base: str | Path) -> str:
 
 def load_base(base: str | Path) -> Base:
     """Load model, tokenizer and preprocessor_config.json from a hub id or folder."""
-    from transformers import AutoTokenizer, CLIPModel
+    from transformers import AutoTokenizer, CLIPModel, CLIPVisionConfig
 
     source = resolve_base(base)
     try:
@@ -69,13 +69,16 @@ def load_base(base: str | Path) -> Base:
             f"{base}: cannot load a transformers CLIP checkpoint with a tokenizer and "
             f"{PROCESSOR_FILE} ({exc})"
         ) from exc
-    size = int(model.config.vision_config.image_size)
+    vision = model.config.vision_config
+    if not isinstance(vision, CLIPVisionConfig) or not isinstance(vision.image_size, int):
+        raise FinetuneError(f"{base}: not a CLIP checkpoint with a square image size")
+    size = vision.image_size
     return Base(source, model, tokenizer, processor, preprocess_config(processor, size))
 
 
 def tokenize(base: Base, captions: list[str]) -> torch.Tensor:
     """Token ids [N, 77]: the checkpoint's tokenizer, padded to the context, truncated."""
-    ids = base.tokenizer(
+    ids: torch.Tensor = base.tokenizer(
         captions,
         padding="max_length",
         max_length=base.context_length,

@@ -103,7 +103,8 @@ class FinetuneResult:
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on matrices only: gains, biases and the temperature are left alone
     (as CLIP and open_clip do), or decay would pull the temperature back towards 1."""
-    decay, keep = [], []
+    decay: list[torch.nn.Parameter] = []
+    keep: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -276,7 +277,8 @@ def finetune(
                 loss = clip_loss(
                     image_features(model, px), text_features(model, ids), model.logit_scale
                 )
-            scaler.scale(loss / cfg.accumulate).backward()
+            # torch leaves Tensor.backward unannotated
+            scaler.scale(loss / cfg.accumulate).backward()  # type: ignore[no-untyped-call]
             losses.append(float(loss.detach()))
             done_pairs += len(idx)
             if (n + 1) % cfg.accumulate:
@@ -303,7 +305,7 @@ def finetune(
                         epoch + 1,
                         step_loss,
                         (pairs_seen + done_pairs) / max(1e-9, train_seconds + elapsed),
-                        scheduler.get_last_lr()[0],
+                        float(scheduler.get_last_lr()[0]),
                     )
                 )
             if step >= total:

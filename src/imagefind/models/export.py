@@ -66,7 +66,7 @@ def _name_io(path: Path, input_name: str) -> None:
 
 
 def _wrappers(torch: Any, model: Any) -> tuple[Any, Any]:
-    nn = torch.nn
+    from torch import nn  # imported by _require_torch already
 
     def _features(out: Any) -> Any:
         # transformers 5 returns a model output from get_*_features; 4.x a tensor.
@@ -121,7 +121,8 @@ def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> 
     from transformers import AutoTokenizer, CLIPModel
 
     try:
-        model = CLIPModel.from_pretrained(str(source)).eval()
+        # transformers leaves PreTrainedModel.eval unannotated
+        model = CLIPModel.from_pretrained(str(source)).eval()  # type: ignore[no-untyped-call]
         tokenizer = AutoTokenizer.from_pretrained(str(source), use_fast=True)
         local = Path(str(source)).expanduser()
         processor_path = (
@@ -196,7 +197,7 @@ def _write_configs(
         "resize_mode": "shortest",
         "fill_color": 0,
     }
-    tok_cfg = {
+    tok_cfg: dict[str, str | int] = {
         key: str(getattr(tokenizer, key))
         for key in ("pad_token", "bos_token", "eos_token", "unk_token")
         if getattr(tokenizer, key, None) is not None

@@ -82,14 +82,14 @@ def _is_complete(path: Path) -> bool:
     return True
 
 
-def _fetch(ref: ModelRef) -> None:
+def _fetch(ref: ModelRef, repo_id: str) -> None:
     try:
         from huggingface_hub import snapshot_download
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ModelNotFoundError(_offline_help(ref, "huggingface_hub is not installed")) from exc
     try:
         snapshot_download(
-            repo_id=ref.repo_id,
+            repo_id=repo_id,
             local_dir=str(ref.path),
             allow_patterns=ALLOW_PATTERNS,
             ignore_patterns=IGNORE_PATTERNS,
@@ -102,7 +102,8 @@ def _fetch(ref: ModelRef) -> None:
 def ensure_local(ref: ModelRef, *, force: bool = False) -> Path:
     """A complete model directory for ``ref``, downloading it when needed. A download that
     arrives broken is cleared and fetched once more, then reported."""
-    if ref.is_local:
+    repo_id = ref.repo_id
+    if repo_id is None:  # a local directory
         read_model_dir(ref.path)  # raises a clear error for a broken local directory
         return ref.path
     if not force and _is_complete(ref.path):
@@ -110,7 +111,7 @@ def ensure_local(ref: ModelRef, *, force: bool = False) -> Path:
     for attempt in range(2):
         if ref.path.exists() and (force or attempt > 0 or not _is_complete(ref.path)):
             shutil.rmtree(ref.path, ignore_errors=True)
-        _fetch(ref)
+        _fetch(ref, repo_id)
         try:
             _check_loads(ref.path)
             return ref.path
@@ -118,7 +119,7 @@ def ensure_local(ref: ModelRef, *, force: bool = False) -> Path:
             if attempt == 1:
                 shutil.rmtree(ref.path, ignore_errors=True)
                 raise ModelError(
-                    f"model {ref.name!r}: the download from {ref.repo_id} is broken twice "
+                    f"model {ref.name!r}: the download from {repo_id} is broken twice "
                     f"({exc}); it was removed from {ref.path}"
                 ) from exc
     raise AssertionError("unreachable")

@@ -141,9 +141,12 @@ class OnnxGraph:
         return session
 
     def _run_one(self, session: ort.InferenceSession, chunk: np.ndarray) -> np.ndarray:
-        feed = {self.input_name: np.ascontiguousarray(chunk, dtype=self._dtype)}
+        feed: dict[str, np.ndarray] = {
+            self.input_name: np.ascontiguousarray(chunk, dtype=self._dtype)
+        }
         try:
-            return session.run([self._output], feed)[0]
+            out: np.ndarray = session.run([self._output], feed)[0]  # onnxruntime is untyped
+            return out
         except Exception as exc:
             raise ModelError(f"{self.path}: inference failed ({exc})") from exc
 
@@ -164,4 +167,5 @@ class OnnxGraph:
             raise ModelError("nothing to encode: the input list is empty")
         emb = np.concatenate(outs).astype(np.float32, copy=False)
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
-        return emb / np.maximum(norms, 1e-12)
+        unit: np.ndarray = emb / np.maximum(norms, 1e-12)
+        return unit

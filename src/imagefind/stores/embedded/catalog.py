@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class Catalog(SqlStore):
     # --- opening and closing --------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> Catalog:
+    def open(cls, path: Path) -> Self:
         """Open (creating and migrating as needed) the catalog at ``path``."""
         path = Path(path)
         if path.is_dir():

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -73,6 +74,8 @@ class VectorIndex:
     web server shares one index between threads that mostly search.
     """
 
+    _quantizer: faiss.Index  # an IVF index's coarse quantizer, kept alive (``for_size``)
+
     def __init__(self, dim: int, *, _index: faiss.Index | None = None) -> None:
         if dim <= 0:
             raise ValueError(f"vector dimension must be positive, got {dim}")
@@ -125,6 +128,7 @@ class VectorIndex:
             if isinstance(self._index, faiss.IndexIDMap2):
                 return faiss.vector_to_array(self._index.id_map).astype(np.int64, copy=False)
             lists = faiss.extract_index_ivf(self._index).invlists
+            assert lists is not None  # an IVF index owns its inverted lists
             parts = [
                 faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
                 for i in range(lists.nlist)
@@ -149,7 +153,8 @@ class VectorIndex:
             id_array, matrix = id_array[keep], np.ascontiguousarray(matrix[keep])
         with self._lock.write():
             self._own()
-            self._index.remove_ids(id_array)
+            # faiss's Python wrapper takes an id array too; its stub knows only IDSelector
+            self._index.remove_ids(id_array)  # type: ignore[arg-type]
             self._index.add_with_ids(matrix, id_array)
 
     def remove(self, ids: np.ndarray) -> int:
@@ -159,7 +164,7 @@ class VectorIndex:
             return 0
         with self._lock.write():
             self._own()
-            return int(self._index.remove_ids(id_array))
+            return int(self._index.remove_ids(id_array))  # type: ignore[arg-type]  # as in add
 
     # --- reading --------------------------------------------------------------------------
 
@@ -187,7 +192,8 @@ class VectorIndex:
         """The stored vector of one id (for "more like this image")."""
         with self._lock.read():
             try:
-                return self._index.reconstruct(int(image_id))
+                # the stub's first overload (x=None) says torch.Tensor; numpy in, numpy out
+                return cast(np.ndarray, self._index.reconstruct(int(image_id)))
             except RuntimeError as exc:
                 raise NotFoundError(f"no indexed vector for image id {image_id}") from exc
 
@@ -303,7 +309,8 @@ def for_size(n: int, dim: int) -> VectorIndex:
     nlist = int(min(4096, max(64, 2 ** round(np.log2(2 * np.sqrt(n))))))
     quantizer = faiss.IndexFlatIP(dim)
     ivf = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, _FP16, faiss.METRIC_INNER_PRODUCT)
-    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+    # reconstruct and remove by id (DirectMap is missing from faiss's stubs)
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
     index = VectorIndex(dim, _index=ivf)
     index._quantizer = quantizer  # the IVF index does not own it: keep it alive
     return index
@@ -320,8 +327,8 @@ def build_for(ids: np.ndarray, vectors: np.ndarray, *, target_recall: float = 0.
     a sample and its ``nprobe`` set to the smallest that reaches ``target_recall`` at 10."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index = for_size(len(ids), vectors.shape[1] if vectors.ndim == 2 else 1)
-    if index.kind == "ivf":
-        ivf = index._index
+    ivf = index._index
+    if isinstance(ivf, faiss.IndexIVF):  # index.kind == "ivf"
         rng = np.random.default_rng(0)
         sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * ivf.nlist), replace=False)]
         ivf.train(sample)
@@ -347,7 +354,8 @@ def tilted(base: np.ndarray, noise: np.ndarray, cosine: float) -> np.ndarray:
     noise = noise - (noise * base).sum(axis=1, keepdims=True) * base
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
     out = cosine * base + np.sqrt(1.0 - cosine**2) * noise
-    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+    unit: np.ndarray = (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+    return unit
 
 
 def recall_at_k(truth: np.ndarray, found: np.ndarray) -> float:

@@ -90,7 +90,7 @@ def migrate(conn: psycopg.Connection, label: str) -> None:
             return
         for migration in MIGRATIONS[version:]:
             for statement in migration:
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
@@ -105,7 +105,7 @@ def lock_schema(conn: psycopg.Connection) -> None:
 
 def create_hnsw(conn: psycopg.Connection) -> None:
     conn.execute(
-        "CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors "  # type: ignore[arg-type]
+        "CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors "
         "USING hnsw (embedding halfvec_cosine_ops) "
         f"WITH (m = {HNSW_M:d}, ef_construction = {HNSW_EF_CONSTRUCTION:d})"
     )
@@ -130,10 +130,10 @@ def refill_vectors(conn: psycopg.Connection, dim: int, source: str | None) -> No
     transaction, so readers see the old vectors or the new ones, never a mix or none."""
     conn.execute("DROP INDEX IF EXISTS vectors_hnsw")
     conn.execute("DELETE FROM vectors")
-    conn.execute(f"ALTER TABLE vectors ALTER COLUMN embedding TYPE halfvec({dim:d})")  # type: ignore[arg-type]
+    conn.execute(f"ALTER TABLE vectors ALTER COLUMN embedding TYPE halfvec({dim:d})")
     if source is not None:
         conn.execute(
-            f"INSERT INTO vectors (image_id, embedding) SELECT image_id, embedding FROM {source} "  # type: ignore[arg-type]
+            f"INSERT INTO vectors (image_id, embedding) SELECT image_id, embedding FROM {source} "
             "WHERE image_id IN (SELECT id FROM images)"  # not those removed meanwhile
         )
     create_hnsw(conn)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import psycopg
@@ -55,7 +55,7 @@ class PostgresStore(SqlStore):
     # --- opening and closing --------------------------------------------------------------
 
     @classmethod
-    def open(cls, spec: str) -> PostgresStore:
+    def open(cls, spec: str) -> Self:
         """Connect, create the schema (or migrate it), and get ready to store vectors."""
         where = label(spec)
         try:
@@ -170,7 +170,7 @@ class PostgresStore(SqlStore):
         )
         with self._guard() as conn, conn.cursor(binary=True) as cur:
             rows = cur.execute(
-                f"SELECT image_id, embedding FROM vectors {where} ORDER BY image_id",  # type: ignore[arg-type]
+                f"SELECT image_id, embedding FROM vectors {where} ORDER BY image_id",
                 params,
             ).fetchall()
         if not rows:
@@ -201,7 +201,7 @@ class PostgresStore(SqlStore):
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         with self._transaction() as conn:
             if self._approximate(conn):
-                conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(EF_SEARCH, k)):d}")  # type: ignore[arg-type]
+                conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(EF_SEARCH, k)):d}")
                 conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 conn.execute("SET LOCAL enable_seqscan = off")  # the index, whatever the cost
             else:

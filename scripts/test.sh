@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up the dev environment, lint, and run the test suite.
+# Set up the dev environment, lint, type-check, and run the test suite.
 #
 #   scripts/test.sh                 everything, slow and browser tests included
 #   scripts/test.sh [pytest args]   what those arguments select, e.g. tests/test_query.py
@@ -14,6 +14,7 @@ scripts/setup.sh --dev
 lint=(src tests)
 [[ -d benchmarks ]] && lint+=(benchmarks)
 .venv/bin/ruff check --quiet "${lint[@]}"
+.venv/bin/mypy  # strict on src/ (pyproject.toml [tool.mypy])
 
 mkdir -p test-output
 export IMAGEFIND_TEST_OUTPUT="$PWD/test-output"

@@ -10,7 +10,7 @@ re-link renames, prune), so the summary means the same. Only the middle moves to
 The driver commits batch by batch, in order, through the local pipeline's own commit code;
 Ray retries a task or restarts an actor whose worker died, and what was committed stays
 committed. Thumbnails are written by the driver into the library folder, which several
-machines therefore share (see docs/scaling.md).
+machines therefore share (see the README, "Scaling out" and "Indexing on Ray").
 """
 
 from __future__ import annotations

@@ -36,9 +36,9 @@ from .errors import QueryError
 __all__ = ["IMAGE_SUFFIXES", "MAX_PARTS", "MAX_QUERY_LENGTH", "QueryPart", "combine", "parse_query"]
 
 MAX_QUERY_LENGTH = 2000
+"""Longer queries are refused: CLIP reads 77 tokens per text part, so nobody means them."""
 MAX_PARTS = 16
 """Each part costs an encoder run: more than this is a mistake or an attack, not a search."""
-"""Longer queries are refused: CLIP reads 77 tokens per text part, so nobody means them."""
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagefind import ImageError, Library, NotFoundError
+import imagefind
+from imagefind import ImageError, ImageOut, Library, NotFoundError
 from imagefind.records import NewImage
 from tests.synth import natural_image
 
@@ -167,4 +168,46 @@ def test_uploads_keep_their_names_even_when_names_repeat(lib: Library) -> None:
     results, errors = lib.add_each([("image.png", _jpeg(50)), ("image.png", _jpeg(51))])
     assert not errors and len(results) == 2 and results[0].id != results[1].id
     assert [r.image.name for r in results] == ["image.png", "image.png"]
-    assert lib.get(results[0].id).display_name == "image.png"
+    assert lib.get(results[0].id).name == "image.png"
+
+
+def test_search_without_paths_reads_a_path_as_text(
+    lib: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib.add(_jpeg(60), name="a.jpg")
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(_jpeg(61))
+    texts: set[str] = set()
+    encode = lib.searcher.text_vectors
+    monkeypatch.setattr(lib.searcher, "text_vectors", lambda t: texts.update(t) or encode(t))
+    lib.search(f"{photo} + sunset", k=1)
+    assert texts == {"sunset"}  # the file is read as an image
+    lib.search(f"{photo} + sunset", k=1, paths=False)
+    assert texts == {str(photo), "sunset"}  # only text: no file is read
+
+
+def test_a_string_is_a_path_never_an_id(
+    lib: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``remove(["3"])`` with a folder called 3 here removes that folder, not image #3."""
+    others = [lib.add(_jpeg(70 + s), name=f"{s}.jpg").id for s in range(3)]
+    folder = tmp_path / "3"
+    folder.mkdir()
+    (folder / "in-three.jpg").write_bytes(_jpeg(80))
+    lib.index([folder])
+    monkeypatch.chdir(tmp_path)
+    removed = lib.remove(["3"])
+    assert [Path(r.source).name for r in removed] == ["in-three.jpg"]
+    assert sorted(i.id for i in lib.images()) == sorted(others)  # #3 is still there
+    with pytest.raises(NotFoundError, match="3: not in the library"):
+        lib.remove(["3"])
+    assert [r.id for r in lib.remove([3])] == [3]  # an int is an id
+
+
+def test_images_come_out_as_the_one_public_image_type(lib: Library) -> None:
+    added = lib.add(_jpeg(90), name="x.jpg")
+    assert imagefind.ImageOut is ImageOut
+    got, page = lib.get(added.id), lib.images()
+    assert got == added.image and page == [added.image]
+    assert isinstance(got.added_at, str) and got.added_at.endswith("+00:00")
+    assert lib.remove([added.id]) == [added.image]

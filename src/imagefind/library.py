@@ -21,7 +21,7 @@ from imagefind.files import LibraryFiles
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
 from imagefind.records import ImageRecord, ModelIdentity
-from imagefind.schemas import AddResult, DuplicateGroup, Hit, IndexSummary, Stats
+from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Stats
 from imagefind.search import Searcher
 from imagefind.stores import Store, open_store
 
@@ -214,12 +214,13 @@ class Library:
 
         return add_uploads(self, uploads)
 
-    def remove(self, targets: Sequence[int | str | Path]) -> list[ImageRecord]:
-        """Remove images by id or by path (a folder removes everything under it)."""
+    def remove(self, targets: Sequence[int | str | Path]) -> list[ImageOut]:
+        """Remove images by id (an ``int``) or by path (a ``str`` or ``Path``; a folder removes
+        everything under it). A string is always a path: ``"3"`` may be a folder."""
         ids: list[int] = []
         for target in targets:
-            if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
-                ids.append(self.store.get(int(target)).id)
+            if isinstance(target, int) and not isinstance(target, bool):
+                ids.append(self.store.get(target).id)
                 continue
             path = os.path.abspath(Path(target).expanduser())
             recs = self.store.paths_under(path)
@@ -228,11 +229,11 @@ class Library:
             ids += [r.id for r in recs.values()]
         return self.remove_ids(ids)
 
-    def remove_ids(self, ids: list[int]) -> list[ImageRecord]:
+    def remove_ids(self, ids: list[int]) -> list[ImageOut]:
         """Remove rows and the files no remaining row shares."""
         removed = self.store.remove(ids)
         self.files.discard({r.sha256 for r in removed if not self.store.by_sha256(r.sha256)})
-        return removed
+        return [ImageOut.of(rec) for rec in removed]
 
     def collect_garbage(self) -> int:
         """Delete thumbnails and uploads that no row refers to (after a crash). Does nothing
@@ -243,11 +244,13 @@ class Library:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def get(self, image_id: int) -> ImageRecord:
-        return self.store.get(image_id)
+    def get(self, image_id: int) -> ImageOut:
+        """One image; NotFoundError if there is none."""
+        return ImageOut.of(self.store.get(image_id))
 
-    def images(self, offset: int = 0, limit: int = 50) -> list[ImageRecord]:
-        return self.store.page(offset, limit)
+    def images(self, offset: int = 0, limit: int = 50) -> list[ImageOut]:
+        """A page of images, newest first."""
+        return [ImageOut.of(rec) for rec in self.store.page(offset, limit)]
 
     def count(self) -> int:
         return self.store.count()
@@ -287,9 +290,13 @@ class Library:
 
     # -- searching ------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, threshold: float | None = None) -> list[Hit]:
-        """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``."""
-        return self.searcher.search(query, k, threshold)
+    def search(
+        self, query: str, k: int = 10, threshold: float | None = None, *, paths: bool = True
+    ) -> list[Hit]:
+        """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``, ``#42``.
+        ``paths=False`` reads path-looking parts as text, for queries from a client that must
+        not make this process read files (the web API)."""
+        return self.searcher.search(query, k, threshold, paths=paths)
 
     def similar(
         self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from imagefind.records import ImageRecord
 
@@ -143,3 +143,47 @@ class Stats:
     size_bytes: int
     catalog_bytes: int
     generation: int
+
+
+@dataclass(kw_only=True)
+class SearchResult:
+    """A search as ``search --json``, ``similar --json`` and the search routes print it."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    query: str
+    """The query as given: text, a path, or #id"""
+    kind: Literal["text", "image"]
+    hits: list[Hit]
+
+
+@dataclass(kw_only=True)
+class Duplicates:
+    """Duplicate groups as ``duplicates --json`` and ``GET /api/duplicates`` print them."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    threshold: float | None
+    """The near-duplicate cosine asked for (none: the default, 0.95)"""
+    groups: list[DuplicateGroup]
+
+
+@dataclass(kw_only=True)
+class Removed:
+    """What ``remove --json`` prints (``DELETE /api/images/{id}`` returns the one image)."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    removed: list[ImageOut]
+
+
+@dataclass(kw_only=True)
+class ImagePage:
+    """One page of the library, newest first."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    total: int
+    offset: int
+    limit: int
+    items: list[ImageOut]

@@ -22,6 +22,11 @@ MAX_K = 10_000
 SHARED_K = 100  # lookups up to this k share index calls with concurrent ones
 
 
+def _no_paths(part: str) -> bool:
+    """No part is an image file: for queries that may not name files."""
+    return False
+
+
 class Searcher:
     """Query vectors (text cached, images by path, id or bytes) and top-k lookups. The model
     is passed as a getter: it loads lazily and may be swapped by the library."""
@@ -89,16 +94,20 @@ class Searcher:
             return self.store.vectors([rec.id])[1][0]
         return self._model().encode_images([Path(path)])[0]
 
-    def query_vector(self, query: str) -> tuple[np.ndarray, set[int]]:
-        """The vector of a (possibly composite) query and the ids it mentions."""
+    def query_vector(self, query: str, *, paths: bool = True) -> tuple[np.ndarray, set[int]]:
+        """The vector of a (possibly composite) query and the ids it mentions. ``paths=False``
+        reads path-looking parts as text: a query from a web client must not make this
+        process read files."""
         exclude: set[int] = set()
-        parts = parse_query(query)
+        parts = parse_query(query) if paths else parse_query(query, is_image_path=_no_paths)
         self.text_vectors([str(p.value) for p in parts if p.kind == "text"])  # one batch
         vectors = np.stack([self.part_vector(p, exclude) for p in parts])
         return combine(vectors, [p.weight for p in parts]), exclude
 
-    def search(self, query: str, k: int = 10, threshold: float | None = None) -> list[Hit]:
-        vector, exclude = self.query_vector(query)
+    def search(
+        self, query: str, k: int = 10, threshold: float | None = None, *, paths: bool = True
+    ) -> list[Hit]:
+        vector, exclude = self.query_vector(query, paths=paths)
         return self.search_vector(vector, k, threshold, exclude)
 
     def similar(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
@@ -13,8 +12,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from imagefind.errors import ImagefindError, NotFoundError
-from imagefind.query import combine, parse_query
-from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, Stats
+from imagefind.query import MAX_QUERY_LENGTH
+from imagefind.schemas import AddResult, Duplicates, ImageOut, ImagePage, SearchResult, Stats
+from imagefind.search import MAX_K
 from imagefind.web.errors import ApiError, ErrorOut, FileError, status_of
 from imagefind.web.state import AppState, get_state, require_write
 from imagefind.web.uploads import read_files, unique_names
@@ -72,7 +72,7 @@ router = APIRouter(prefix="/api", responses=_errors(422, 500))
 State = Annotated[AppState, Depends(get_state)]
 # SQLite's INTEGER range: a larger id is a 422 here, not an OverflowError (500) in the catalog.
 ImageId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="an image id")]
-K = Annotated[int, Query(ge=1, le=1000, description="How many results, at most")]
+K = Annotated[int, Query(ge=1, le=MAX_K, description="How many results, at most")]
 Threshold = Annotated[
     float | None, Query(ge=-1.0, le=1.0, description="Leave out results scoring below this")
 ]
@@ -82,24 +82,6 @@ class UploadOut(BaseModel):
     added: list[AddResult]
     duplicates: list[AddResult]
     errors: list[FileError]
-
-
-class ImagePage(BaseModel):
-    total: int
-    offset: int
-    limit: int
-    items: list[ImageOut]
-
-
-class SearchOut(BaseModel):
-    query: str
-    kind: Literal["text", "image"]
-    hits: list[Hit]
-
-
-class DuplicatesOut(BaseModel):
-    threshold: float | None
-    groups: list[DuplicateGroup]
 
 
 class Health(BaseModel):
@@ -180,13 +162,12 @@ def list_images(
 ) -> ImagePage:
     """Newest first."""
     lib = state.library
-    items = [ImageOut.of(rec) for rec in lib.images(offset, limit)]
-    return ImagePage(total=lib.count(), offset=offset, limit=limit, items=items)
+    return ImagePage(total=lib.count(), offset=offset, limit=limit, items=lib.images(offset, limit))
 
 
 @router.get("/images/{image_id}", response_model=ImageOut, responses=_errors(404))
 def get_image(image_id: ImageId, state: State) -> ImageOut:
-    return ImageOut.of(state.library.get(image_id))
+    return state.library.get(image_id)
 
 
 @router.get(
@@ -230,69 +211,58 @@ def image_thumbnail(image_id: ImageId, state: State) -> FileResponse:
 )
 def delete_image(image_id: ImageId, state: State) -> ImageOut:
     """Remove an image from the library (an indexed original stays on disk)."""
-    removed = state.remove(image_id)
-    return ImageOut.of(removed)
+    return state.remove(image_id)
 
 
-@router.get("/search", response_model=SearchOut, responses=_errors(404, 503))
+@router.get("/search", response_model=SearchResult, responses=_errors(404, 503))
 def search_text(
     state: State,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description="beach + sunset - people")],
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="beach + sunset - people"),
+    ],
     k: K = 10,
     threshold: Threshold = None,
-) -> SearchOut:
-    """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``)."""
-    lib = state.library
-    vector, exclude = _query_vector(state, q)
-    return SearchOut(
-        query=q, kind="text", hits=lib.searcher.search_vector(vector, k, threshold, exclude)
-    )
-
-
-def _query_vector(state: AppState, q: str) -> tuple[np.ndarray, set[int]]:
-    """Like ``Library.search``, but a path in the query is only text: over HTTP a client must
-    not make the server read its files."""
-    searcher = state.library.searcher
-    parts = parse_query(q, is_image_path=lambda _: False)
-    if any(p.kind == "text" for p in parts):
-        state.model()
-    exclude: set[int] = set()
-    vectors = np.stack([searcher.part_vector(p, exclude) for p in parts])
-    return combine(vectors, [p.weight for p in parts]), exclude
+) -> SearchResult:
+    """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``). A path in the
+    query is only text: over HTTP a client must not make the server read its files."""
+    return SearchResult(query=q, kind="text", hits=state.search(q, k, threshold))
 
 
 @router.post(
     "/search/image",
-    response_model=SearchOut,
+    response_model=SearchResult,
     dependencies=[Depends(require_write)],
     openapi_extra={"requestBody": MULTIPART_FILE},
     responses=_errors(401, 403, 413, 415, 503),
 )
 async def search_image(
     request: Request, state: State, k: K = 10, threshold: Threshold = None
-) -> SearchOut:
+) -> SearchResult:
     """Images like an uploaded one (field ``file``); it is not added to the library."""
     uploads, _ = await read_files(
         request, "file", max_file_bytes=state.max_upload_bytes, max_files=1
     )
     state.model()
     hits = await run_in_threadpool(state.library.similar, uploads[0].data, k, threshold)
-    return SearchOut(query=uploads[0].name, kind="image", hits=hits)
+    return SearchResult(query=uploads[0].name, kind="image", hits=hits)
 
 
-@router.get("/images/{image_id}/similar", response_model=SearchOut, responses=_errors(404, 503))
-def similar(image_id: ImageId, state: State, k: K = 10, threshold: Threshold = None) -> SearchOut:
+@router.get("/images/{image_id}/similar", response_model=SearchResult, responses=_errors(404, 503))
+def similar(
+    image_id: ImageId, state: State, k: K = 10, threshold: Threshold = None
+) -> SearchResult:
     """Images like an indexed one; the image itself is left out."""
     hits = state.library.similar(image_id, k, threshold)
-    return SearchOut(query=f"#{image_id}", kind="image", hits=hits)
+    return SearchResult(query=f"#{image_id}", kind="image", hits=hits)
 
 
-@router.get("/duplicates", response_model=DuplicatesOut)
+@router.get("/duplicates", response_model=Duplicates)
 def duplicates(
     state: State,
     threshold: Annotated[
         float | None, Query(ge=-1.0, le=1.0, description="Near-duplicate cosine (default 0.95)")
     ] = None,
-) -> DuplicatesOut:
+) -> Duplicates:
     """Groups of exact and near duplicates, each listed side by side."""
-    return DuplicatesOut(threshold=threshold, groups=state.library.duplicates(threshold))
+    return Duplicates(threshold=threshold, groups=state.library.duplicates(threshold))

@@ -12,6 +12,7 @@ import numpy as np
 from platformdirs import user_data_dir
 
 from imagefind.errors import (
+    ImageError,
     ImagefindError,
     LibraryError,
     ModelMismatchError,
@@ -34,6 +35,17 @@ if TYPE_CHECKING:
 def default_library_path() -> Path:
     env = os.environ.get("IMAGEFIND_HOME")
     return Path(env).expanduser() if env else Path(user_data_dir("imagefind"))
+
+
+def _refused(data: bytes | str | Path) -> ImagefindError | None:
+    """Why an input cannot be added before reading it: a folder holds many images, which
+    is ``index``'s job, not ``add``'s."""
+    if isinstance(data, str | Path) and Path(data).is_dir():
+        return ImageError(
+            f"{data}: a folder, not an image: add takes image files; index a folder with "
+            f"'imagefind index {data}' (Library.index)"
+        )
+    return None
 
 
 class Library:
@@ -196,23 +208,35 @@ class Library:
         return index_paths(self, paths, batch_size=batch_size, workers=workers, progress=progress)
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
-        """Add one image: bytes are stored as an upload (content-addressed, deduplicated)."""
-        return self.add_many([(name or str(data), data)])[0]
+        """Add one image file, or bytes as an upload (content-addressed, deduplicated).
+        ``name`` is what an upload is called; without one it shows as ``upload <sha256>``."""
+        return self.add_many([(name, data)])[0]
 
-    def add_many(self, uploads: Sequence[tuple[str, bytes | str | Path]]) -> list[AddResult]:
+    def add_many(
+        self, uploads: Sequence[tuple[str | None, bytes | str | Path]]
+    ) -> list[AddResult]:
         """Store uploads; raises for the first bad one only after the good ones are in."""
-        results, errors = self.add_each(uploads)
-        if errors:
-            raise errors[0]
+        results = []
+        for outcome in self.add_each(uploads):
+            if isinstance(outcome, ImagefindError):
+                raise outcome
+            results.append(outcome)
         return results
 
     def add_each(
-        self, uploads: Sequence[tuple[str, bytes | str | Path]]
-    ) -> tuple[list[AddResult], list[ImagefindError]]:
-        """Store uploads, one result or one error each (a web upload of many files)."""
+        self, uploads: Sequence[tuple[str | None, bytes | str | Path]]
+    ) -> list[AddResult | ImagefindError]:
+        """Store uploads (name, bytes or file path): one outcome per upload, in input order,
+        its result or the error that refused it, so that a web upload of many files can
+        answer for each file."""
         from imagefind.ingest import add_uploads
 
-        return add_uploads(self, uploads)
+        outcomes: list[AddResult | ImagefindError | None] = [_refused(d) for _, d in uploads]
+        todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        done = add_uploads(self, [uploads[i] for i in todo])
+        for i, outcome in zip(todo, done, strict=True):
+            outcomes[i] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
 
     def remove(self, targets: Sequence[int | str | Path]) -> list[ImageOut]:
         """Remove images by id (an ``int``) or by path (a ``str`` or ``Path``; a folder removes

@@ -15,7 +15,7 @@ from imagefind.errors import ImagefindError, NotFoundError
 from imagefind.query import MAX_QUERY_LENGTH
 from imagefind.schemas import AddResult, Duplicates, ImageOut, ImagePage, SearchResult, Stats
 from imagefind.search import MAX_K
-from imagefind.web.errors import ApiError, ErrorOut, FileError, status_of
+from imagefind.web.errors import CODES, ApiError, ErrorOut, FileError, status_of
 from imagefind.web.state import AppState, get_state, require_write
 from imagefind.web.uploads import read_files, unique_names
 
@@ -79,6 +79,8 @@ Threshold = Annotated[
 
 
 class UploadOut(BaseModel):
+    """Each file of an upload is in one of the lists; each list keeps the upload's order."""
+
     added: list[AddResult]
     duplicates: list[AddResult]
     errors: list[FileError]
@@ -123,35 +125,19 @@ async def upload(request: Request, response: Response, state: State) -> UploadOu
     )
     state.model()  # 503 before any work when the model is missing
     uploads = unique_names(uploads)
-    results, failures = await run_in_threadpool(state.add_each, [(u.name, u.data) for u in uploads])
-    done = {r.name for r in results}
-    failed = [u.name for u in uploads if u.name not in done]
-    errors = [
-        FileError(name=_name_of(exc, failed, i), error=str(exc)) for i, exc in enumerate(failures)
+    outcomes = await run_in_threadpool(state.add_each, [(u.name, u.data) for u in uploads])
+    results = [o for o in outcomes if isinstance(o, AddResult)]
+    failures = [
+        (u.name, o) for u, o in zip(uploads, outcomes, strict=True) if isinstance(o, ImagefindError)
     ]
+    errors = [FileError(name=name, error=str(exc)) for name, exc in failures]
     if not results:
-        status = max((status_of(exc) for exc in failures), default=400)
-        if all(status_of(exc) == 415 for exc in failures):
-            status = 415
-        detail = "; ".join(e.error for e in errors) or "nothing was added"
-        raise ApiError(
-            status,
-            "unsupported_media_type" if status == 415 else "bad_request",
-            detail,
-            errors=errors,
-        )
+        status = max(status_of(exc) for _, exc in failures)
+        detail = "; ".join(e.error for e in errors)
+        raise ApiError(status, CODES.get(status, "error"), detail, errors=errors)
     added = [r for r in results if not r.duplicate]
     response.status_code = 201 if added else 200
     return UploadOut(added=added, duplicates=[r for r in results if r.duplicate], errors=errors)
-
-
-def _name_of(exc: ImagefindError, failed: list[str], i: int) -> str:
-    """The upload an error belongs to: messages start with its name."""
-    text = str(exc)
-    for name in failed:
-        if text.startswith(f"{name}: "):
-            return name
-    return failed[i] if i < len(failed) else "upload"
 
 
 @router.get("/images", response_model=ImagePage)

@@ -52,9 +52,7 @@ class AppState:
         except ModelError:
             return None
 
-    def add_each(
-        self, uploads: Sequence[tuple[str, bytes]]
-    ) -> tuple[list[AddResult], list[ImagefindError]]:
+    def add_each(self, uploads: Sequence[tuple[str, bytes]]) -> list[AddResult | ImagefindError]:
         with self.write_lock:
             return self.library.add_each(uploads)
 

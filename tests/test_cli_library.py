@@ -235,3 +235,24 @@ def _scores_approx(value: object) -> object:
     if isinstance(value, list):
         return [_scores_approx(v) for v in value]
     return value
+
+
+def test_serve_takes_its_store_as_a_parameter(
+    cli, monkeypatch: pytest.MonkeyPatch, store: str | None
+) -> None:
+    """``serve --store`` used to reach the web app through ``os.environ``, and stayed there."""
+    import os
+
+    import uvicorn
+
+    seen: dict[str, object] = {}
+
+    def fake_run(app: object, **kw: object) -> None:
+        seen["store"] = type(app.state.imagefind.library.store).__name__  # type: ignore[attr-defined]
+        seen["env"] = os.environ.get("IMAGEFIND_STORE")
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.delenv("IMAGEFIND_STORE", raising=False)
+    cli("serve", "--port", "9999", *(["--store", store] if store else []))
+    assert seen == {"store": "PostgresStore" if store else "EmbeddedStore", "env": None}
+    assert "IMAGEFIND_STORE" not in os.environ

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,18 @@ class RayLibrary(Library):
     """A library whose ``index`` runs its pipeline on Ray; everything else is local."""
 
     ray_address: str | None = None
+    """The cluster to join (``auto``, ``ray://head:10001``), None: a local Ray. Set per
+    library by ``open``: never on the class, where it would reach every later library."""
+
+    @classmethod
+    def open(
+        cls, path: str | Path | None = None, *, ray_address: str | None = None, **options: Any
+    ) -> RayLibrary:
+        """``Library.open`` (same ``options``), joining the cluster at ``ray_address``."""
+        lib = super().open(path, **options)
+        assert isinstance(lib, RayLibrary)
+        lib.ray_address = ray_address
+        return lib
 
     def _pipeline(
         self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None

@@ -243,7 +243,7 @@ class Library:
         everything under it). A string is always a path: ``"3"`` may be a folder."""
         ids: list[int] = []
         for target in targets:
-            if isinstance(target, int) and not isinstance(target, bool):
+            if isinstance(target, int):
                 ids.append(self.store.get(target).id)
                 continue
             path = os.path.abspath(Path(target).expanduser())

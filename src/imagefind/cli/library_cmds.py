@@ -122,14 +122,16 @@ def index_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
-    opener = Library
     if ray:
         from imagefind.distributed import RayLibrary
 
-        RayLibrary.ray_address = ray_address
-        opener = RayLibrary
+        opened: Library = RayLibrary.open(
+            library, model=model, precision=precision, store=store, ray_address=ray_address
+        )
+    else:
+        opened = Library.open(library, model=model, precision=precision, store=store)
     with (
-        opener.open(library, model=model, precision=precision, store=store) as lib,
+        opened as lib,
         _progress("Indexing") as bar,
     ):
         task = bar.add_task("index", total=None, rate="")
@@ -312,10 +314,15 @@ def serve_cmd(
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Per-file upload limit.")] = 10.0,
 ) -> None:
     """Run the web app and the JSON API (docs at /api/docs)."""
-    import os
-
     from imagefind.web.app import serve
 
-    if store:  # the web app opens its library from the environment, like any replica
-        os.environ["IMAGEFIND_STORE"] = store
-    serve(library, model, host, port, token=token, insecure=insecure, max_upload_mb=max_upload_mb)
+    serve(
+        library,
+        model,
+        host,
+        port,
+        token=token,
+        insecure=insecure,
+        max_upload_mb=max_upload_mb,
+        store=store,
+    )

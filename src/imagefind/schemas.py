@@ -184,6 +184,8 @@ class ImagePage:
     __pydantic_config__ = _PYDANTIC
 
     total: int
+    """Images in the whole library"""
     offset: int
+    """How many newer images come before this page"""
     limit: int
     items: list[ImageOut]

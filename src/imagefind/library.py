@@ -325,8 +325,9 @@ class Library:
     def similar(
         self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None
     ) -> list[Hit]:
-        """Images like an indexed one (by id or path) or like any image file or bytes. The
-        query image itself is left out; an exact copy of it is not."""
+        """Images like an indexed one (an ``int`` id, or a path: a ``str`` is never an id) or
+        like any image file or bytes. The query image itself is left out; an exact copy of
+        it is not."""
         return self.searcher.similar(image, k, threshold)
 
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:

@@ -19,6 +19,7 @@ from imagefind.stores.base import Store
 
 TEXT_CACHE_SIZE = 512
 MAX_K = 10_000
+"""The most results one search returns: the library, the CLI's -k and the API's k alike."""
 SHARED_K = 100  # lookups up to this k share index calls with concurrent ones
 
 

@@ -112,12 +112,12 @@ def test_json_outputs_parse(cli, photo_folder: Path) -> None:
     hit = json.loads(cli("search", "cat", "-k", "1", "--json"))["hits"][0]
     assert {"id", "score", "image"} <= hit.keys()
     assert {"id", "source", "sha256", "width", "height"} <= hit["image"].keys()
-    removed = json.loads(cli("remove", str(hit["id"]), "--json"))["removed"]
+    removed = json.loads(cli("remove", f"#{hit['id']}", "--json"))["removed"]
     assert removed[0]["id"] == hit["id"]
 
 
 def test_errors_are_one_line_with_exit_code(cli, photo_folder: Path) -> None:
-    out = CliRunner().invoke(app, ["remove", "424242"])
+    out = CliRunner().invoke(app, ["remove", "#424242"])
     assert out.exit_code == 1
     assert out.stderr.strip() == "Error: no image with id 424242"
     assert "Traceback" not in out.output
@@ -165,3 +165,94 @@ def test_real_command_prints_everything_before_its_quick_exit(
     assert len(json.loads(out.stdout)["hits"]) == 3
     bad = subprocess.run([*run, "search", "cat +"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and bad.stderr.startswith("Error: ")
+
+
+def test_a_bare_number_is_a_path_and_an_id_is_written_with_a_hash(
+    cli, photo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``remove 3`` with a folder called 3 here removes that folder, never image #3."""
+    _index(cli, photo_folder / "shapes")
+    folder = tmp_path / "3"
+    folder.mkdir()
+    (folder / "in-three.jpg").write_bytes((photo_folder / "trip" / "IMG_0001.jpg").read_bytes())
+    _index(cli, folder)
+    monkeypatch.chdir(tmp_path)
+    removed = json.loads(cli("remove", "3", "--json"))["removed"]
+    assert [Path(r["source"]).name for r in removed] == ["in-three.jpg"]
+    assert json.loads(cli("similar", "#3", "-k", "1", "--json"))["query"] == "#3"
+    assert json.loads(cli("remove", "#3", "--json"))["removed"][0]["id"] == 3
+    for command in ("remove", "similar"):
+        out = CliRunner().invoke(app, [command, "#abc"])
+        assert out.exit_code == 1
+        assert out.stderr.startswith("Error: '#abc' is not an image id: an id is # and digits")
+        missing = CliRunner().invoke(app, [command, "#3"])
+        assert missing.exit_code == 1 and missing.stderr.strip() == "Error: no image with id 3"
+
+
+def test_cli_json_and_the_api_print_the_same_objects(
+    cli, photo_folder: Path, tmp_path: Path, tiny_model_dir: Path, store: str | None
+) -> None:
+    """Each ``--json`` output equals its API twin on the same library. ``index --json`` has
+    no twin (the API does not index folders). Scores are compared to 1e-5, not exactly:
+    the CLI runs its query with quick-start sessions (no graph optimisation), whose float
+    rounding may differ in the last digits."""
+    from fastapi.testclient import TestClient
+
+    from imagefind.library import Library
+    from imagefind.web import create_app
+
+    _index(cli, photo_folder)
+
+    def same(printed: str, served: object) -> None:
+        assert json.loads(printed) == _scores_approx(served)
+
+    with (
+        Library.open(tmp_path / "library", model=str(tiny_model_dir), store=store) as lib,
+        TestClient(create_app(lib)) as api,
+    ):
+        first, second = (h.id for h in lib.search("anything", k=2))
+        same(cli("search", "a red circle", "-k", "5", "--json"),
+             api.get("/api/search", params={"q": "a red circle", "k": 5}).json())
+        same(cli("similar", f"#{first}", "-k", "5", "--json"),
+             api.get(f"/api/images/{first}/similar", params={"k": 5}).json())
+        same(cli("duplicates", "--json"), api.get("/api/duplicates").json())
+        same(cli("duplicates", "-t", "0.99", "--json"),
+             api.get("/api/duplicates", params={"threshold": 0.99}).json())
+        same(cli("stats", "--json"), api.get("/api/stats").json())
+        image = api.get(f"/api/images/{first}").json()
+        same(cli("remove", f"#{first}", "--json"), {"removed": [image]})
+        before = api.get(f"/api/images/{second}").json()
+        assert api.delete(f"/api/images/{second}").json() == before  # as remove prints each
+
+
+def _scores_approx(value: object) -> object:
+    """JSON data with every ``score`` wrapped in ``pytest.approx``."""
+    if isinstance(value, dict):
+        return {
+            k: pytest.approx(v, abs=1e-5) if k == "score" else _scores_approx(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_scores_approx(v) for v in value]
+    return value
+
+
+def test_serve_takes_its_store_as_a_parameter(
+    cli, monkeypatch: pytest.MonkeyPatch, store: str | None
+) -> None:
+    """``serve --store`` used to reach the web app through ``os.environ``, and stayed there."""
+    import os
+
+    import uvicorn
+
+    seen: dict[str, object] = {}
+
+    def fake_run(app: object, **kw: object) -> None:
+        seen["store"] = type(app.state.imagefind.library.store).__name__  # type: ignore[attr-defined]
+        seen["env"] = os.environ.get("IMAGEFIND_STORE")
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.delenv("IMAGEFIND_STORE", raising=False)
+    cli("serve", "--port", "9999", *(["--store", store] if store else []))
+    assert seen == {"store": "PostgresStore" if store else "EmbeddedStore", "env": None}
+    assert "IMAGEFIND_STORE" not in os.environ

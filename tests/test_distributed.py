@@ -15,6 +15,20 @@ from imagefind import Library
 ray = pytest.importorskip("ray", reason="the Ray tests need the 'ray' extra")
 
 
+def test_each_ray_library_joins_its_own_cluster(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """``--ray-address`` was written on the class, so it reached every later RayLibrary."""
+    from imagefind.distributed import RayLibrary
+
+    model = str(tiny_model_dir)
+    with (
+        RayLibrary.open(tmp_path / "a", model=model, store="", ray_address="ray://a:1") as a,
+        RayLibrary.open(tmp_path / "b", model=model, store="") as b,
+    ):
+        assert a._pipeline(None, None, None).address == "ray://a:1"  # type: ignore[attr-defined]
+        assert b._pipeline(None, None, None).address is None  # type: ignore[attr-defined]
+    assert RayLibrary.ray_address is None
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

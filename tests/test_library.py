@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagefind import ImageError, Library, NotFoundError
+import imagefind
+from imagefind import AddResult, ImageError, ImageOut, Library, NotFoundError
 from imagefind.records import NewImage
 from tests.synth import natural_image
 
@@ -96,12 +97,13 @@ def test_uploads_are_content_addressed_and_deduplicated(lib: Library) -> None:
 
 
 def test_bad_upload_is_refused_and_others_kept(lib: Library) -> None:
-    results, errors = lib.add_each(
+    good, evil, also_good = lib.add_each(
         [("good.jpg", _jpeg(2)), ("evil.png", b"<html></html>"), ("also-good.jpg", _jpeg(3))]
     )
-    assert [r.name for r in results] == ["good.jpg", "also-good.jpg"]
-    assert len(errors) == 1 and isinstance(errors[0], ImageError)
-    assert "evil.png" in str(errors[0]) and "not a supported image" in str(errors[0])
+    assert isinstance(good, AddResult) and isinstance(also_good, AddResult)
+    assert (good.name, also_good.name) == ("good.jpg", "also-good.jpg")
+    assert isinstance(evil, ImageError)
+    assert str(evil).startswith("evil.png: ") and "not a supported image" in str(evil)
     assert lib.count() == 2
 
 
@@ -164,7 +166,92 @@ def test_int8_precision_is_cached_and_recorded(
 
 
 def test_uploads_keep_their_names_even_when_names_repeat(lib: Library) -> None:
-    results, errors = lib.add_each([("image.png", _jpeg(50)), ("image.png", _jpeg(51))])
-    assert not errors and len(results) == 2 and results[0].id != results[1].id
+    results = lib.add_each([("image.png", _jpeg(50)), ("image.png", _jpeg(51))])
+    assert all(isinstance(r, AddResult) for r in results) and results[0].id != results[1].id
     assert [r.image.name for r in results] == ["image.png", "image.png"]
-    assert lib.get(results[0].id).display_name == "image.png"
+    assert lib.get(results[0].id).name == "image.png"
+
+
+def test_search_without_paths_reads_a_path_as_text(
+    lib: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib.add(_jpeg(60), name="a.jpg")
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(_jpeg(61))
+    texts: set[str] = set()
+    encode = lib.searcher.text_vectors
+    monkeypatch.setattr(lib.searcher, "text_vectors", lambda t: texts.update(t) or encode(t))
+    lib.search(f"{photo} + sunset", k=1)
+    assert texts == {"sunset"}  # the file is read as an image
+    lib.search(f"{photo} + sunset", k=1, paths=False)
+    assert texts == {str(photo), "sunset"}  # only text: no file is read
+
+
+def test_a_string_is_a_path_never_an_id(
+    lib: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``remove(["3"])`` with a folder called 3 here removes that folder, not image #3."""
+    others = [lib.add(_jpeg(70 + s), name=f"{s}.jpg").id for s in range(3)]
+    folder = tmp_path / "3"
+    folder.mkdir()
+    (folder / "in-three.jpg").write_bytes(_jpeg(80))
+    lib.index([folder])
+    monkeypatch.chdir(tmp_path)
+    removed = lib.remove(["3"])
+    assert [Path(r.source).name for r in removed] == ["in-three.jpg"]
+    assert sorted(i.id for i in lib.images()) == sorted(others)  # #3 is still there
+    with pytest.raises(NotFoundError, match="3: not in the library"):
+        lib.remove(["3"])
+    assert [r.id for r in lib.remove([3])] == [3]  # an int is an id
+
+
+def test_images_come_out_as_the_one_public_image_type(lib: Library) -> None:
+    added = lib.add(_jpeg(90), name="x.jpg")
+    assert imagefind.ImageOut is ImageOut
+    got, page = lib.get(added.id), lib.images()
+    assert got == added.image and page == [added.image]
+    assert isinstance(got.added_at, str) and got.added_at.endswith("+00:00")
+    assert lib.remove([added.id]) == [added.image]
+
+
+def test_add_each_answers_for_each_input_in_order(lib: Library, tmp_path: Path) -> None:
+    """A refused path used to be reported before every refused upload, whatever the order."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(_jpeg(100))
+    missing = tmp_path / "missing.jpg"
+    outcomes = lib.add_each(
+        [
+            ("evil.png", b"<html></html>"),
+            ("gone", missing),
+            ("good.jpg", _jpeg(101)),
+            ("pics", folder),
+            ("other.jpg", _jpeg(102)),
+        ]
+    )
+    evil, gone, good, pics, other = outcomes
+    assert isinstance(evil, ImageError) and str(evil).startswith("evil.png: not a supported")
+    assert isinstance(gone, ImageError) and str(gone) == f"{missing}: no such file or folder"
+    assert isinstance(good, AddResult) and good.name == "good.jpg" and not good.duplicate
+    assert isinstance(pics, ImageError) and "imagefind index" in str(pics)
+    assert isinstance(other, AddResult) and other.name == "other.jpg"
+    assert lib.count() == 2
+
+
+def test_add_refuses_a_folder_and_names_it(lib: Library, tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for s in range(2):
+        (folder / f"{s}.jpg").write_bytes(_jpeg(110 + s))
+    with pytest.raises(ImageError, match=f"{folder}: a folder, not an image") as refused:
+        lib.add(folder)
+    assert f"'imagefind index {folder}'" in str(refused.value)
+    with pytest.raises(ImageError, match="a folder"):
+        lib.add_many([("one.jpg", folder / "0.jpg"), ("pics", str(folder))])
+    assert lib.count() == 1  # the good one is in; nothing of the folder
+
+
+def test_bytes_without_a_name_have_none(lib: Library) -> None:
+    added = lib.add(_jpeg(120))
+    assert added.image.name == f"upload {added.image.sha256[:8]}"
+    assert lib.get(added.id).name == added.image.name and added.name == added.image.name

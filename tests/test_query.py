@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from imagefind.errors import ImagefindError, QueryError
-from imagefind.query import MAX_PARTS, MAX_QUERY_LENGTH, QueryPart, combine, parse_query
+from imagefind.query import (
+    MAX_PARTS,
+    MAX_QUERY_LENGTH,
+    QueryPart,
+    combine,
+    parse_image,
+    parse_query,
+)
 
 
 def fake_images(*paths: str):
@@ -310,3 +317,20 @@ def test_too_many_parts_is_refused() -> None:
     assert len(parse_query(" + ".join(["cat"] * MAX_PARTS))) == MAX_PARTS
     with pytest.raises(QueryError, match="parts"):
         parse_query(" + ".join(["cat"] * (MAX_PARTS + 1)))
+
+
+@pytest.mark.parametrize(
+    ("arg", "expected"),
+    [("#3", 3), ("3", "3"), ("./3", "./3"), ("photo.jpg", "photo.jpg"), ("#0042", 42)],
+)
+def test_parse_image_reads_ids_only_with_a_hash(arg: str, expected: int | str) -> None:
+    assert parse_image(arg) == expected
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [("#abc", "'#abc' is not an image id"), ("#", "./#"), (f"#{2**63}", "out of range")],
+)
+def test_parse_image_refuses_a_hash_without_an_id(arg: str, message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        parse_image(arg)

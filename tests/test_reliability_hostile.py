@@ -160,15 +160,15 @@ def test_uploads_of_the_corpus_are_added_or_refused(tiny_model_dir: Path, tmp_pa
     """The same bytes as uploads: each gives a result or an ImagefindError naming it."""
     files = image_files()
     with Library.open(tmp_path / "lib", model=str(tiny_model_dir)) as lib:
-        results, errors = lib.add_each([(name, data) for name, (data, _) in files.items()])
-        added = {r.name for r in results}
-        for name, (_, exp) in files.items():
+        outcomes = lib.add_each([(name, data) for name, (data, _) in files.items()])
+        assert len(outcomes) == len(files)
+        for (name, (_, exp)), outcome in zip(files.items(), outcomes, strict=True):
             if exp.outcome == "indexed":
-                assert name in added, name
+                assert not isinstance(outcome, ImagefindError), (name, str(outcome))
+                assert outcome.name == name
             else:
-                [error] = [e for e in errors if str(e).startswith(f"{name}: ")]
-                assert exp.reason in str(error), (name, str(error))
-        assert len(errors) == sum(e.outcome == "skipped" for _, e in files.values())
+                assert isinstance(outcome, ImagefindError), name
+                assert str(outcome).startswith(f"{name}: ") and exp.reason in str(outcome)
         for name, (data, exp) in files.items():  # one at a time too: raises only our errors
             try:
                 lib.add(data, name=name)

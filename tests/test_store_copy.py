@@ -45,7 +45,7 @@ def _copy(src: str, dst: str, code: int = 0) -> str:
 
 def _snapshot(lib: Library) -> tuple[list, np.ndarray, list]:
     ids, vectors = lib.store.vectors()
-    rows = [lib.get(int(i)) for i in ids]
+    rows = [lib.store.get(int(i)) for i in ids]  # whole rows: mtime and float times too
     hits = [(h.id, round(h.score, 3)) for h in lib.search("a red square", k=10)]
     return rows, vectors, hits
 
@@ -62,7 +62,7 @@ def test_round_trip_keeps_rows_vectors_and_results(
         on_pg = _snapshot(lib)
         assert lib.thumbnail_path(upload.id).is_file()
         assert lib.original_path(upload.id).read_bytes() == _jpeg(1)
-        assert lib.get(upload.id).display_name == "upload.jpg"
+        assert lib.get(upload.id).name == "upload.jpg"
         assert lib.stats().count == total
         summary = lib.index([indexed.parent / "photos"])
         assert summary.encoded == 0 and summary.unchanged == PHOTO_COUNT

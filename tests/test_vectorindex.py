@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from imagefind.errors import LibraryError, NotFoundError
-from imagefind.stores.embedded.vectorindex import VectorIndex, for_size
+from imagefind.stores.embedded.vectorindex import VectorIndex, build_for, for_size
 
 DIM = 16
 
@@ -35,7 +35,7 @@ def stored() -> tuple[np.ndarray, np.ndarray]:
 def test_each_vector_finds_itself(n: int) -> None:
     ids = np.random.default_rng(n).choice(10**9, size=n, replace=False).astype(np.int64)
     vecs = unit(n, seed=n)
-    index = VectorIndex.build(ids, vecs)
+    index = build_for(ids, vecs)
     assert len(index) == n and index.dim == DIM
     scores, found = index.search(vecs, 1)
     assert found.dtype == np.int64 and scores.dtype == np.float32
@@ -46,7 +46,7 @@ def test_each_vector_finds_itself(n: int) -> None:
 @pytest.mark.parametrize("k", [1, 3, 8])
 def test_scores_match_numpy(stored: tuple, k: int) -> None:
     ids, vecs = stored
-    index = VectorIndex.build(ids, vecs)
+    index = build_for(ids, vecs)
     queries = unit(5, seed=2)
     scores, found = index.search(queries, k)
     want_scores, want_ids = brute(ids, vecs, queries, k)
@@ -62,7 +62,7 @@ def test_scores_match_numpy(stored: tuple, k: int) -> None:
 
 def test_remove_then_search(stored: tuple) -> None:
     ids, vecs = stored
-    index = VectorIndex.build(ids, vecs)
+    index = build_for(ids, vecs)
     gone = ids[[0, 3, 6]]
     assert index.remove(np.concatenate([gone, [555]])) == 3
     assert len(index) == len(ids) - 3
@@ -78,7 +78,7 @@ def test_remove_then_search(stored: tuple) -> None:
 
 
 def test_remove_absent_and_empty(stored: tuple) -> None:
-    index = VectorIndex.build(*stored)
+    index = build_for(*stored)
     assert index.remove([123456]) == 0
     assert index.remove(np.array([], np.int64)) == 0
     assert len(index) == len(stored[0])
@@ -86,7 +86,7 @@ def test_remove_absent_and_empty(stored: tuple) -> None:
 
 def test_k_larger_than_size(stored: tuple) -> None:
     ids, vecs = stored
-    scores, found = VectorIndex.build(ids, vecs).search(vecs[:2], 1000)
+    scores, found = build_for(ids, vecs).search(vecs[:2], 1000)
     assert scores.shape == found.shape == (2, len(ids))
     assert (found >= 0).all()
     assert sorted(found[0].tolist()) == sorted(ids.tolist())
@@ -94,7 +94,7 @@ def test_k_larger_than_size(stored: tuple) -> None:
 
 @pytest.mark.parametrize("k", [0, -1])
 def test_non_positive_k(stored: tuple, k: int) -> None:
-    scores, found = VectorIndex.build(*stored).search(unit(2), k)
+    scores, found = build_for(*stored).search(unit(2), k)
     assert scores.shape == found.shape == (2, 0)
 
 
@@ -106,19 +106,19 @@ def test_empty_index() -> None:
     scores, found = index.search(unit(3), 5)
     assert scores.shape == found.shape == (3, 0)
     assert scores.dtype == np.float32 and found.dtype == np.int64
-    built = VectorIndex.build(np.empty(0, np.int64), np.empty((0, DIM), np.float32))
+    built = build_for(np.empty(0, np.int64), np.empty((0, DIM), np.float32))
     assert len(built) == 0 and built.dim == DIM
 
 
 def test_single_query_vector(stored: tuple) -> None:
     ids, vecs = stored
-    _scores, found = VectorIndex.build(ids, vecs).search(vecs[2], 1)
+    _scores, found = build_for(ids, vecs).search(vecs[2], 1)
     assert found.shape == (1, 1) and found[0, 0] == ids[2]
 
 
 def test_readd_replaces(stored: tuple) -> None:
     ids, vecs = stored
-    index = VectorIndex.build(ids, vecs)
+    index = build_for(ids, vecs)
     new = unit(1, seed=50)
     index.add([ids[4]], new)
     assert len(index) == len(ids)
@@ -129,7 +129,7 @@ def test_readd_replaces(stored: tuple) -> None:
 
 def test_duplicate_ids_in_one_batch_keep_last() -> None:
     vecs = unit(3, seed=3)
-    index = VectorIndex.build(np.array([1, 2, 1]), vecs)
+    index = build_for(np.array([1, 2, 1]), vecs)
     assert len(index) == 2
     assert np.allclose(index.reconstruct(1), vecs[2])
     assert np.allclose(index.reconstruct(2), vecs[1])
@@ -137,7 +137,7 @@ def test_duplicate_ids_in_one_batch_keep_last() -> None:
 
 def test_contains_and_reconstruct(stored: tuple) -> None:
     ids, vecs = stored
-    index = VectorIndex.build(ids, vecs)
+    index = build_for(ids, vecs)
     assert 42 in index and np.int64(42) in index
     assert 43 not in index and "42" not in index
     assert np.allclose(index.reconstruct(12345678901), vecs[6])
@@ -163,7 +163,7 @@ def test_bad_adds(ids: np.ndarray, vectors: np.ndarray) -> None:
 
 def test_bad_query_dim(stored: tuple) -> None:
     with pytest.raises(ValueError, match=r"queries must have shape \[N, 16\]"):
-        VectorIndex.build(*stored).search(unit(1, 8), 3)
+        build_for(*stored).search(unit(1, 8), 3)
 
 
 def test_accepts_float64_and_non_contiguous(stored: tuple) -> None:
@@ -176,7 +176,7 @@ def test_accepts_float64_and_non_contiguous(stored: tuple) -> None:
 
 def test_save_load_round_trip(tmp_path: Path, stored: tuple) -> None:
     ids, vecs = stored
-    index = VectorIndex.build(ids, vecs)
+    index = build_for(ids, vecs)
     index.remove([ids[1]])
     path = tmp_path / "cache" / "index.faiss"
     index.save(path)
@@ -207,7 +207,7 @@ def test_mapped_index_survives_its_file_and_copies_before_a_change(
     loaded = VectorIndex.load(path)
     assert loaded.kind == built.kind == ("flat" if n < 1000 else "flat-fp16")
     assert loaded._mapped
-    VectorIndex.build(ids[:1], vecs[:1]).save(path)  # replaced on disk
+    build_for(ids[:1], vecs[:1]).save(path)  # replaced on disk
     (tmp_path / "other").write_bytes(b"x" * 4096)
     path.unlink()
     queries = unit(3, seed=6)
@@ -222,7 +222,7 @@ def test_mapped_index_survives_its_file_and_copies_before_a_change(
 def test_unmapped_load_is_a_copy(tmp_path: Path, stored: tuple) -> None:
     ids, vecs = stored
     path = tmp_path / "index.faiss"
-    VectorIndex.build(ids, vecs).save(path)
+    build_for(ids, vecs).save(path)
     loaded = VectorIndex.load(path, mapped=False)
     assert not loaded._mapped
     loaded.add([1], vecs[:1])
@@ -264,7 +264,7 @@ def test_invalid_dim() -> None:
 
 
 def test_threads_search_while_adding() -> None:
-    index = VectorIndex.build(np.arange(100), unit(100, seed=4))
+    index = build_for(np.arange(100), unit(100, seed=4))
     errors: list[BaseException] = []
 
     def searcher() -> None:
@@ -317,7 +317,7 @@ def test_searches_run_beside_writes_without_deadlock() -> None:
     rng = np.random.default_rng(3)
     vecs = rng.normal(size=(400, DIM)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    index = VectorIndex.build(np.arange(200), vecs[:200])
+    index = build_for(np.arange(200), vecs[:200])
     errors: list[BaseException] = []
 
     def search() -> None:
@@ -364,7 +364,7 @@ def test_ann_agrees_with_exact_for_text_and_image_queries(monkeypatch, tmp_path)
     assert index.kind == "ivf"
     index.save(tmp_path / "ivf.faiss")
     loaded = vi.VectorIndex.load(tmp_path / "ivf.faiss")  # mapped, as a CLI query loads it
-    exact = VectorIndex.build(ids, vecs)
+    exact = build_for(ids, vecs)
     for cosine in (0.7, 0.3):
         queries = vi.probe_queries(vecs, 300, cosine, seed=99)  # not the tuning probes
         _, truth = exact.search(queries, 10)
@@ -382,7 +382,7 @@ def test_a_file_system_that_cannot_map_is_read_instead(tmp_path: Path, monkeypat
     import imagefind.stores.embedded.vectorindex as vi
 
     ids, vecs = np.arange(5, dtype=np.int64), unit(5, seed=2)
-    VectorIndex.build(ids, vecs).save(tmp_path / "i.faiss")
+    build_for(ids, vecs).save(tmp_path / "i.faiss")
     real = faiss.read_index
 
     def no_mmap(path: str, flags: int = 0):  # type: ignore[no-untyped-def]

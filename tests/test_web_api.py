@@ -92,6 +92,27 @@ def test_upload_reports_bad_files_beside_good_ones(client: TestClient) -> None:
     assert "not a supported image" in body["errors"][0]["error"]
 
 
+def test_upload_answers_for_each_file_by_position_not_by_message(client: TestClient) -> None:
+    """Errors used to be matched to files by the start of their message: 'x: y.png' failing
+    read as a failure of 'x'."""
+    r = upload(
+        client,
+        ("x", HTML, "image/png"),
+        ("b.jpg", jpeg(11), "image/jpeg"),
+        ("x: y.png", b"", "image/png"),
+        ("a.jpg", jpeg(12), "image/jpeg"),
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert [e["name"] for e in body["errors"]] == ["x", "x: y.png"]
+    assert body["errors"][1]["error"] == "x: y.png: not a supported image (empty file)"
+    assert [a["name"] for a in body["added"]] == ["b.jpg", "a.jpg"]
+    failed = upload(client, ("x", HTML, "image/png"), ("x: y.png", b"", "image/png"))
+    body = assert_error(failed, 415)
+    assert body["error"] == "unsupported_media_type"
+    assert [e["name"] for e in body["errors"]] == ["x", "x: y.png"]
+
+
 def test_text_search_and_query_arithmetic(client: TestClient) -> None:
     ids = [add(client, s) for s in range(4)]
     r = client.get("/api/search", params={"q": "a photo of a beach", "k": 3})

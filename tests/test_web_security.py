@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from imagefind.errors import ImagefindError
 from imagefind.library import Library
+from imagefind.query import MAX_QUERY_LENGTH
+from imagefind.search import MAX_K
 from imagefind.web import create_app, serve
 from tests.webkit import HTML, add, assert_error, jpeg, upload
 from tests.webkit import client_fixture as client_fixture  # fixture: client
@@ -39,7 +41,8 @@ def test_non_image_upload_is_415(client: TestClient, content_type: str) -> None:
     [
         "/api/search?q=cat&k=0",
         f"/api/search?q=cat&k={10**9}",
-        f"/api/search?q={'a' * 1001}",
+        f"/api/search?q={'a' * (MAX_QUERY_LENGTH + 1)}",
+        f"/api/search?q=cat&k={MAX_K + 1}",
         "/api/search?q=",
         "/api/search",
         "/api/search?q=cat&threshold=5",
@@ -82,7 +85,7 @@ def test_query_of_100kb_is_422(client: TestClient) -> None:
     }
     asyncio.run(client.app(scope, receive, capture))  # type: ignore[arg-type]
     assert messages[0]["status"] == 422
-    assert b"1000" in b"".join(m.get("body", b"") for m in messages[1:])
+    assert str(MAX_QUERY_LENGTH).encode() in b"".join(m.get("body", b"") for m in messages[1:])
 
 
 def test_bad_query_syntax_is_422(client: TestClient) -> None:

@@ -26,7 +26,18 @@ from imagefind.errors import (
 if TYPE_CHECKING:
     from imagefind.library import Library, default_library_path
     from imagefind.models import ClipModel, load_model
-    from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, IndexSummary, Stats
+    from imagefind.schemas import (
+        AddResult,
+        DuplicateGroup,
+        Duplicates,
+        Hit,
+        ImageOut,
+        ImagePage,
+        IndexSummary,
+        Removed,
+        SearchResult,
+        Stats,
+    )
 
 # Imported on first use: ``import imagefind.cli`` (a cold query) should load only what the
 # command needs, not pydantic and the image stack.
@@ -36,7 +47,18 @@ _LAZY = {
     "ClipModel": "imagefind.models",
     "load_model": "imagefind.models",
     **dict.fromkeys(
-        ["AddResult", "DuplicateGroup", "Hit", "ImageOut", "IndexSummary", "Stats"],
+        [
+            "AddResult",
+            "DuplicateGroup",
+            "Duplicates",
+            "Hit",
+            "ImageOut",
+            "ImagePage",
+            "IndexSummary",
+            "Removed",
+            "SearchResult",
+            "Stats",
+        ],
         "imagefind.schemas",
     ),
 }
@@ -55,9 +77,11 @@ __all__ = [
     "AddResult",
     "ClipModel",
     "DuplicateGroup",
+    "Duplicates",
     "Hit",
     "ImageError",
     "ImageOut",
+    "ImagePage",
     "ImagefindError",
     "IndexSummary",
     "Library",
@@ -67,6 +91,8 @@ __all__ = [
     "ModelNotFoundError",
     "NotFoundError",
     "QueryError",
+    "Removed",
+    "SearchResult",
     "Stats",
     "default_library_path",
     "load_model",

@@ -10,7 +10,7 @@ re-link renames, prune), so the summary means the same. Only the middle moves to
 The driver commits batch by batch, in order, through the local pipeline's ``Committer``;
 Ray retries a task or restarts an actor whose worker died, and what was committed stays
 committed. Thumbnails are written by the driver into the library folder, which several
-machines therefore share (see docs/scaling.md).
+machines therefore share (see the README, "Scaling out" and "Indexing on Ray").
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,18 @@ class RayLibrary(Library):
     """A library whose ``index`` runs its pipeline on Ray; everything else is local."""
 
     ray_address: str | None = None
+    """The cluster to join (``auto``, ``ray://head:10001``), None: a local Ray. Set per
+    library by ``open``: never on the class, where it would reach every later library."""
+
+    @classmethod
+    def open(
+        cls, path: str | Path | None = None, *, ray_address: str | None = None, **options: Any
+    ) -> RayLibrary:
+        """``Library.open`` (same ``options``), joining the cluster at ``ray_address``."""
+        lib = super().open(path, **options)
+        assert isinstance(lib, RayLibrary)
+        lib.ray_address = ray_address
+        return lib
 
     def _pipeline(
         self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None

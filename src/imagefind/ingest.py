@@ -123,19 +123,20 @@ def _claimed(
 
 
 def add_uploads(
-    store: Store, uploads: Sequence[tuple[str, bytes | str | Path]], runner: RunnerFactory
-) -> tuple[list[AddResult], list[ImagefindError]]:
-    """See :meth:`Library.add_each`."""
-    items, errors, duplicates = [], [], {}
+    store: Store, uploads: Sequence[tuple[str | None, bytes | str | Path]], runner: RunnerFactory
+) -> list[AddResult | ImagefindError]:
+    """See :meth:`Library.add_each`: one outcome per upload, in input order."""
+    outcomes: dict[int, AddResult | ImagefindError] = {}
+    items, duplicates = [], {}
     for position, (name, data) in enumerate(uploads):
         if isinstance(data, str | Path):
             found = next(walk(Path(data)))
             if isinstance(found, Problem):
-                errors.append(ImagefindError(f"{found.path}: {found.reason}"))
+                outcomes[position] = ImageError(f"{found.path}: {found.reason}")
                 continue
-            items.append(Item(name=name, key=str(position), found=found))
-        else:
-            items.append(Item(name=name, key=str(position), data=data))
+            items.append(Item(name=name or str(data), key=str(position), found=found))
+        else:  # no name: none is stored, and the image shows as "upload <sha256>"
+            items.append(Item(name=name or "", key=str(position), data=data))
 
     def relink(item: Item, out: Outcome) -> bool:
         assert item.known is not None
@@ -149,19 +150,19 @@ def add_uploads(
         return False
 
     out = runner(16, None, None).run(items, relink)
-    for problem in out.skipped:
-        errors.append(ImageError(f"{problem.path}: {problem.reason}"))
-    results = []
+    problems = {problem.key: problem.reason for problem in out.skipped}
     for item in items:
+        position = int(item.key)
         image_id = out.results.get(item.key, duplicates.get(item.key))
-        if image_id is not None:
-            rec = store.get(image_id)
-            results.append(
-                AddResult(
-                    name=item.name,
-                    id=image_id,
-                    duplicate=item.key in duplicates,
-                    image=ImageOut.of(rec),
-                )
-            )
-    return results, errors
+        if image_id is None:
+            label = item.name or f"unnamed upload {position + 1}"
+            outcomes[position] = ImageError(f"{label}: {problems[item.key]}")
+            continue
+        image = ImageOut.of(store.get(image_id))
+        outcomes[position] = AddResult(
+            name=item.name or image.name,
+            id=image_id,
+            duplicate=item.key in duplicates,
+            image=image,
+        )
+    return [outcomes[position] for position in range(len(uploads))]

@@ -13,6 +13,7 @@ import numpy as np
 from platformdirs import user_data_dir
 
 from imagefind.errors import (
+    ImageError,
     ImagefindError,
     LibraryError,
     ModelMismatchError,
@@ -27,6 +28,7 @@ from imagefind.schemas import (
     Dropped,
     DuplicateGroup,
     Hit,
+    ImageOut,
     IndexSummary,
     ReindexSummary,
     Stats,
@@ -46,6 +48,17 @@ _REINDEX_PASSES = 3  # images indexed by another process during a re-embed get a
 def default_library_path() -> Path:
     env = os.environ.get("IMAGEFIND_HOME")
     return Path(env).expanduser() if env else Path(user_data_dir("imagefind"))
+
+
+def _refused(data: bytes | str | Path) -> ImagefindError | None:
+    """Why an input cannot be added before reading it: a folder holds many images, which
+    is ``index``'s job, not ``add``'s."""
+    if isinstance(data, str | Path) and Path(data).is_dir():
+        return ImageError(
+            f"{data}: a folder, not an image: add takes image files; index a folder with "
+            f"'imagefind index {data}' (Library.index)"
+        )
+    return None
 
 
 class Library:
@@ -248,30 +261,43 @@ class Library:
         )
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
-        """Add one image: bytes are stored as an upload (content-addressed, deduplicated)."""
-        return self.add_many([(name or str(data), data)])[0]
+        """Add one image file, or bytes as an upload (content-addressed, deduplicated).
+        ``name`` is what an upload is called; without one it shows as ``upload <sha256>``."""
+        return self.add_many([(name, data)])[0]
 
-    def add_many(self, uploads: Sequence[tuple[str, bytes | str | Path]]) -> list[AddResult]:
+    def add_many(
+        self, uploads: Sequence[tuple[str | None, bytes | str | Path]]
+    ) -> list[AddResult]:
         """Store uploads; raises for the first bad one only after the good ones are in."""
-        results, errors = self.add_each(uploads)
-        if errors:
-            raise errors[0]
+        results = []
+        for outcome in self.add_each(uploads):
+            if isinstance(outcome, ImagefindError):
+                raise outcome
+            results.append(outcome)
         return results
 
     def add_each(
-        self, uploads: Sequence[tuple[str, bytes | str | Path]]
-    ) -> tuple[list[AddResult], list[ImagefindError]]:
-        """Store uploads, one result or one error each (a web upload of many files)."""
+        self, uploads: Sequence[tuple[str | None, bytes | str | Path]]
+    ) -> list[AddResult | ImagefindError]:
+        """Store uploads (name, bytes or file path): one outcome per upload, in input order,
+        its result or the error that refused it, so that a web upload of many files can
+        answer for each file."""
         from imagefind.ingest import add_uploads
 
-        return add_uploads(self.store, uploads, self._pipeline)
+        outcomes: list[AddResult | ImagefindError | None] = [_refused(d) for _, d in uploads]
+        todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        done = add_uploads(self.store, [uploads[i] for i in todo], self._pipeline)
+        for i, outcome in zip(todo, done, strict=True):
+            outcomes[i] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
 
-    def remove(self, targets: Sequence[int | str | Path]) -> list[ImageRecord]:
-        """Remove images by id or by path (a folder removes everything under it)."""
+    def remove(self, targets: Sequence[int | str | Path]) -> list[ImageOut]:
+        """Remove images by id (an ``int``) or by path (a ``str`` or ``Path``; a folder removes
+        everything under it). A string is always a path: ``"3"`` may be a folder."""
         ids: list[int] = []
         for target in targets:
-            if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
-                ids.append(self.store.get(int(target)).id)
+            if isinstance(target, int):
+                ids.append(self.store.get(target).id)
                 continue
             path = os.path.abspath(Path(target).expanduser())
             recs = self.store.paths_under(path)
@@ -280,11 +306,11 @@ class Library:
             ids += [r.id for r in recs.values()]
         return self.remove_ids(ids)
 
-    def remove_ids(self, ids: list[int]) -> list[ImageRecord]:
+    def remove_ids(self, ids: list[int]) -> list[ImageOut]:
         """Remove rows and the files no remaining row shares."""
         removed = self.store.remove(ids)
         self._discard_files(removed)
-        return removed
+        return [ImageOut.of(rec) for rec in removed]
 
     def _discard_files(self, removed: list[ImageRecord]) -> None:
         """Thumbnails and uploads of removed rows whose content no other row has."""
@@ -299,11 +325,13 @@ class Library:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def get(self, image_id: int) -> ImageRecord:
-        return self.store.get(image_id)
+    def get(self, image_id: int) -> ImageOut:
+        """One image; NotFoundError if there is none."""
+        return ImageOut.of(self.store.get(image_id))
 
-    def images(self, offset: int = 0, limit: int = 50) -> list[ImageRecord]:
-        return self.store.page(offset, limit)
+    def images(self, offset: int = 0, limit: int = 50) -> list[ImageOut]:
+        """A page of images, newest first."""
+        return [ImageOut.of(rec) for rec in self.store.page(offset, limit)]
 
     def count(self) -> int:
         return self.store.count()
@@ -343,15 +371,20 @@ class Library:
 
     # -- searching ------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, threshold: float | None = None) -> list[Hit]:
-        """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``."""
-        return self.searcher.search(query, k, threshold)
+    def search(
+        self, query: str, k: int = 10, threshold: float | None = None, *, paths: bool = True
+    ) -> list[Hit]:
+        """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``, ``#42``.
+        ``paths=False`` reads path-looking parts as text, for queries from a client that must
+        not make this process read files (the web API)."""
+        return self.searcher.search(query, k, threshold, paths=paths)
 
     def similar(
         self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None
     ) -> list[Hit]:
-        """Images like an indexed one (by id or path) or like any image file or bytes. The
-        query image itself is left out; an exact copy of it is not."""
+        """Images like an indexed one (an ``int`` id, or a path: a ``str`` is never an id) or
+        like any image file or bytes. The query image itself is left out; an exact copy of
+        it is not."""
         return self.searcher.similar(image, k, threshold)
 
     def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:

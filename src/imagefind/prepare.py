@@ -70,11 +70,10 @@ class Preparer:
         try:
             return self._prepare(item)
         except ImageError as exc:
-            return Problem(item.name, _strip_name(str(exc), item.name))
+            return Problem(item.name, _strip_name(str(exc), item.name), item.key)
         except Exception as exc:  # a decoder bug must cost one file, never the batch
-            return Problem(
-                item.name, f"unexpected error while reading ({type(exc).__name__}: {exc})"
-            )
+            reason = f"unexpected error while reading ({type(exc).__name__}: {exc})"
+            return Problem(item.name, reason, item.key)
 
     def _prepare(self, item: Item) -> Item | Problem:
         started = time.perf_counter()
@@ -82,7 +81,7 @@ class Preparer:
         item.read_s = time.perf_counter() - started
         if not looks_like_image(data[:32]):
             head = "empty file" if not data else "content is not a supported image format"
-            return Problem(item.name, f"not a supported image ({head})")
+            return Problem(item.name, f"not a supported image ({head})", item.key)
         item.sha256 = hashlib.sha256(data).hexdigest()
         same = self.known(item.sha256) if self.known is not None else None
         if same is not None:
@@ -111,7 +110,7 @@ class Preparer:
             height=info.height,
             format=info.format,
             taken_at=info.taken_at,
-            name=None if found else item.name,
+            name=None if found else item.name or None,
         )
         item.prepare_s = time.perf_counter() - started
         return item

@@ -33,12 +33,20 @@ import numpy as np
 
 from .errors import QueryError
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_PARTS", "MAX_QUERY_LENGTH", "QueryPart", "combine", "parse_query"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_PARTS",
+    "MAX_QUERY_LENGTH",
+    "QueryPart",
+    "combine",
+    "parse_image",
+    "parse_query",
+]
 
 MAX_QUERY_LENGTH = 2000
+"""Longer queries are refused: CLIP reads 77 tokens per text part, so nobody means them."""
 MAX_PARTS = 16
 """Each part costs an encoder run: more than this is a mistake or an attack, not a search."""
-"""Longer queries are refused: CLIP reads 77 tokens per text part, so nobody means them."""
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -76,7 +84,9 @@ def parse_query(
     """Split a query into signed, weighted parts.
 
     ``is_image_path`` decides which parts are images, because only the caller knows which
-    files it can read (the library passes its own check). Every malformed query raises
+    files it may read: by default an existing file with an image suffix is one, while the
+    web API's searches (``Library.search(paths=False)``) pass a check that says no to every
+    part, so that a client cannot make the server read its files. Every malformed query raises
     :class:`~imagefind.errors.QueryError` with a message that says what to change.
     """
     if len(query) > MAX_QUERY_LENGTH:
@@ -172,14 +182,33 @@ def _classify(
     sign: float, weight: float, raw: str, quoted: bool, is_image_path: Callable[[str], bool]
 ) -> QueryPart:
     signed = math.copysign(weight, sign)
-    if not quoted and (m := _ID.fullmatch(raw)):
-        image_id = int(m.group(1))
-        if image_id > _MAX_ID:
-            raise QueryError(f"image id {raw} is out of range: no image has such an id")
-        return QueryPart(signed, "id", image_id)
+    if not quoted and _ID.fullmatch(raw):
+        return QueryPart(signed, "id", _id_of(raw))
     if is_image_path(raw):
         return QueryPart(signed, "image", raw)
     return QueryPart(signed, "text", raw)
+
+
+def _id_of(raw: str) -> int:
+    """The id of an ``#digits`` term, checked against the range ids can have."""
+    image_id = int(raw[1:])
+    if image_id > _MAX_ID:
+        raise QueryError(f"image id {raw} is out of range: no image has such an id")
+    return image_id
+
+
+def parse_image(arg: str) -> int | str:
+    """A command-line image argument: ``#42`` is the id 42, anything else a path, so that
+    ``3`` (maybe a folder) is never taken for an id. A ``#`` without digits is refused
+    rather than guessed at."""
+    if not arg.startswith("#"):
+        return arg
+    if not _ID.fullmatch(arg):
+        raise QueryError(
+            f"{arg!r} is not an image id: an id is # and digits (#42); write a path that "
+            f"starts with # as ./{arg}"
+        )
+    return _id_of(arg)
 
 
 def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
@@ -204,4 +233,5 @@ def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     norm = float(np.linalg.norm(total))
     if norm < _CANCELLED:
         raise QueryError("the query parts cancel each other out: change a part or a weight")
-    return (total / norm).astype(np.float32)
+    unit: np.ndarray = (total / norm).astype(np.float32)
+    return unit

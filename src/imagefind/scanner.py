@@ -59,6 +59,7 @@ class FoundFile:
 class Problem:
     path: str
     reason: str
+    key: str = ""  # the pipeline item it belongs to (names of uploads may repeat)
 
 
 def looks_like_image(header: bytes) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from imagefind.records import ImageRecord
 
@@ -167,3 +167,49 @@ class ReindexSummary:
     removed: list[Dropped] = field(default_factory=list)
     """Images whose original is gone (or unreadable), removed in the same switch"""
     seconds: float = 0.0
+
+
+@dataclass(kw_only=True)
+class SearchResult:
+    """A search as ``search --json``, ``similar --json`` and the search routes print it."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    query: str
+    """The query as given: text, a path, or #id"""
+    kind: Literal["text", "image"]
+    hits: list[Hit]
+
+
+@dataclass(kw_only=True)
+class Duplicates:
+    """Duplicate groups as ``duplicates --json`` and ``GET /api/duplicates`` print them."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    threshold: float | None
+    """The near-duplicate cosine asked for (none: the default, 0.95)"""
+    groups: list[DuplicateGroup]
+
+
+@dataclass(kw_only=True)
+class Removed:
+    """What ``remove --json`` prints (``DELETE /api/images/{id}`` returns the one image)."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    removed: list[ImageOut]
+
+
+@dataclass(kw_only=True)
+class ImagePage:
+    """One page of the library, newest first."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    total: int
+    """Images in the whole library"""
+    offset: int
+    """How many newer images come before this page"""
+    limit: int
+    items: list[ImageOut]

@@ -19,7 +19,13 @@ from imagefind.stores.base import Store
 
 TEXT_CACHE_SIZE = 512
 MAX_K = 10_000
+"""The most results one search returns: the library, the CLI's -k and the API's k alike."""
 SHARED_K = 100  # lookups up to this k share index calls with concurrent ones
+
+
+def _no_paths(part: str) -> bool:
+    """No part is an image file: for queries that may not name files."""
+    return False
 
 
 class Searcher:
@@ -81,24 +87,34 @@ class Searcher:
             image_id = int(part.value)
             self.store.get(image_id)  # NotFoundError with a clear message
             exclude.add(image_id)
-            return self.store.vectors([image_id])[1][0]
+            return self._stored(image_id)
         path = os.path.abspath(Path(str(part.value)).expanduser())
         rec = self.store.by_path(path)
         if rec is not None:
             exclude.add(rec.id)
-            return self.store.vectors([rec.id])[1][0]
-        return self._model().encode_images([Path(path)])[0]
+            return self._stored(rec.id)
+        encoded: np.ndarray = self._model().encode_images([Path(path)])[0]
+        return encoded
 
-    def query_vector(self, query: str) -> tuple[np.ndarray, set[int]]:
-        """The vector of a (possibly composite) query and the ids it mentions."""
+    def _stored(self, image_id: int) -> np.ndarray:
+        """An indexed image's vector, as stored."""
+        vector: np.ndarray = self.store.vectors([image_id])[1][0]
+        return vector
+
+    def query_vector(self, query: str, *, paths: bool = True) -> tuple[np.ndarray, set[int]]:
+        """The vector of a (possibly composite) query and the ids it mentions. ``paths=False``
+        reads path-looking parts as text: a query from a web client must not make this
+        process read files."""
         exclude: set[int] = set()
-        parts = parse_query(query)
+        parts = parse_query(query) if paths else parse_query(query, is_image_path=_no_paths)
         self.text_vectors([str(p.value) for p in parts if p.kind == "text"])  # one batch
         vectors = np.stack([self.part_vector(p, exclude) for p in parts])
         return combine(vectors, [p.weight for p in parts]), exclude
 
-    def search(self, query: str, k: int = 10, threshold: float | None = None) -> list[Hit]:
-        vector, exclude = self.query_vector(query)
+    def search(
+        self, query: str, k: int = 10, threshold: float | None = None, *, paths: bool = True
+    ) -> list[Hit]:
+        vector, exclude = self.query_vector(query, paths=paths)
         return self.search_vector(vector, k, threshold, exclude)
 
     def similar(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
@@ -13,9 +12,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from imagefind.errors import ImagefindError, NotFoundError
-from imagefind.query import combine, parse_query
-from imagefind.schemas import AddResult, DuplicateGroup, Hit, ImageOut, Stats
-from imagefind.web.errors import ApiError, ErrorOut, FileError, status_of
+from imagefind.query import MAX_QUERY_LENGTH
+from imagefind.schemas import AddResult, Duplicates, ImageOut, ImagePage, SearchResult, Stats
+from imagefind.search import MAX_K
+from imagefind.web.errors import CODES, ApiError, ErrorOut, FileError, status_of
 from imagefind.web.state import AppState, get_state, require_write
 from imagefind.web.uploads import read_files, unique_names
 
@@ -72,34 +72,18 @@ router = APIRouter(prefix="/api", responses=_errors(422, 500))
 State = Annotated[AppState, Depends(get_state)]
 # SQLite's INTEGER range: a larger id is a 422 here, not an OverflowError (500) in the catalog.
 ImageId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="an image id")]
-K = Annotated[int, Query(ge=1, le=1000, description="How many results, at most")]
+K = Annotated[int, Query(ge=1, le=MAX_K, description="How many results, at most")]
 Threshold = Annotated[
     float | None, Query(ge=-1.0, le=1.0, description="Leave out results scoring below this")
 ]
 
 
 class UploadOut(BaseModel):
+    """Each file of an upload is in one of the lists; each list keeps the upload's order."""
+
     added: list[AddResult]
     duplicates: list[AddResult]
     errors: list[FileError]
-
-
-class ImagePage(BaseModel):
-    total: int
-    offset: int
-    limit: int
-    items: list[ImageOut]
-
-
-class SearchOut(BaseModel):
-    query: str
-    kind: Literal["text", "image"]
-    hits: list[Hit]
-
-
-class DuplicatesOut(BaseModel):
-    threshold: float | None
-    groups: list[DuplicateGroup]
 
 
 class Health(BaseModel):
@@ -131,8 +115,8 @@ def stats(state: State) -> Stats:
     status_code=201,
     dependencies=[Depends(require_write)],
     openapi_extra={"requestBody": MULTIPART_FILES},
-    responses={200: {"model": UploadOut, "description": "Every file was already there"}}
-    | _errors(401, 403, 413, 415, 503),
+    responses=_errors(401, 403, 413, 415, 503)
+    | {200: {"model": UploadOut, "description": "Every file was already there"}},
 )
 async def upload(request: Request, response: Response, state: State) -> UploadOut:
     """Add images (field ``files``, one or many). Content is checked by decoding it."""
@@ -141,35 +125,19 @@ async def upload(request: Request, response: Response, state: State) -> UploadOu
     )
     state.model()  # 503 before any work when the model is missing
     uploads = unique_names(uploads)
-    results, failures = await run_in_threadpool(state.add_each, [(u.name, u.data) for u in uploads])
-    done = {r.name for r in results}
-    failed = [u.name for u in uploads if u.name not in done]
-    errors = [
-        FileError(name=_name_of(exc, failed, i), error=str(exc)) for i, exc in enumerate(failures)
+    outcomes = await run_in_threadpool(state.add_each, [(u.name, u.data) for u in uploads])
+    results = [o for o in outcomes if isinstance(o, AddResult)]
+    failures = [
+        (u.name, o) for u, o in zip(uploads, outcomes, strict=True) if isinstance(o, ImagefindError)
     ]
+    errors = [FileError(name=name, error=str(exc)) for name, exc in failures]
     if not results:
-        status = max((status_of(exc) for exc in failures), default=400)
-        if all(status_of(exc) == 415 for exc in failures):
-            status = 415
-        detail = "; ".join(e.error for e in errors) or "nothing was added"
-        raise ApiError(
-            status,
-            "unsupported_media_type" if status == 415 else "bad_request",
-            detail,
-            errors=errors,
-        )
+        status = max(status_of(exc) for _, exc in failures)
+        detail = "; ".join(e.error for e in errors)
+        raise ApiError(status, CODES.get(status, "error"), detail, errors=errors)
     added = [r for r in results if not r.duplicate]
     response.status_code = 201 if added else 200
     return UploadOut(added=added, duplicates=[r for r in results if r.duplicate], errors=errors)
-
-
-def _name_of(exc: ImagefindError, failed: list[str], i: int) -> str:
-    """The upload an error belongs to: messages start with its name."""
-    text = str(exc)
-    for name in failed:
-        if text.startswith(f"{name}: "):
-            return name
-    return failed[i] if i < len(failed) else "upload"
 
 
 @router.get("/images", response_model=ImagePage)
@@ -180,19 +148,18 @@ def list_images(
 ) -> ImagePage:
     """Newest first."""
     lib = state.library
-    items = [ImageOut.of(rec) for rec in lib.images(offset, limit)]
-    return ImagePage(total=lib.count(), offset=offset, limit=limit, items=items)
+    return ImagePage(total=lib.count(), offset=offset, limit=limit, items=lib.images(offset, limit))
 
 
 @router.get("/images/{image_id}", response_model=ImageOut, responses=_errors(404))
 def get_image(image_id: ImageId, state: State) -> ImageOut:
-    return ImageOut.of(state.library.get(image_id))
+    return state.library.get(image_id)
 
 
 @router.get(
     "/images/{image_id}/file",
     response_class=FileResponse,
-    responses={200: {"content": {"image/*": {}}, "description": "The original"}} | _errors(404),
+    responses=_errors(404) | {200: {"content": {"image/*": {}}, "description": "The original"}},
 )
 def image_file(image_id: ImageId, state: State) -> FileResponse:
     """The original file, by id only: no route takes a path."""
@@ -213,7 +180,7 @@ def image_file(image_id: ImageId, state: State) -> FileResponse:
 @router.get(
     "/images/{image_id}/thumbnail",
     response_class=FileResponse,
-    responses={200: {"content": {"image/webp": {}}, "description": "~256 px WebP"}} | _errors(404),
+    responses=_errors(404) | {200: {"content": {"image/webp": {}}, "description": "~256 px WebP"}},
 )
 def image_thumbnail(image_id: ImageId, state: State) -> FileResponse:
     path = state.library.thumbnail_path(image_id)
@@ -230,69 +197,58 @@ def image_thumbnail(image_id: ImageId, state: State) -> FileResponse:
 )
 def delete_image(image_id: ImageId, state: State) -> ImageOut:
     """Remove an image from the library (an indexed original stays on disk)."""
-    removed = state.remove(image_id)
-    return ImageOut.of(removed)
+    return state.remove(image_id)
 
 
-@router.get("/search", response_model=SearchOut, responses=_errors(404, 503))
+@router.get("/search", response_model=SearchResult, responses=_errors(404, 503))
 def search_text(
     state: State,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description="beach + sunset - people")],
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="beach + sunset - people"),
+    ],
     k: K = 10,
     threshold: Threshold = None,
-) -> SearchOut:
-    """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``)."""
-    lib = state.library
-    vector, exclude = _query_vector(state, q)
-    return SearchOut(
-        query=q, kind="text", hits=lib.searcher.search_vector(vector, k, threshold, exclude)
-    )
-
-
-def _query_vector(state: AppState, q: str) -> tuple[np.ndarray, set[int]]:
-    """Like ``Library.search``, but a path in the query is only text: over HTTP a client must
-    not make the server read its files."""
-    searcher = state.library.searcher
-    parts = parse_query(q, is_image_path=lambda _: False)
-    if any(p.kind == "text" for p in parts):
-        state.model()
-    exclude: set[int] = set()
-    vectors = np.stack([searcher.part_vector(p, exclude) for p in parts])
-    return combine(vectors, [p.weight for p in parts]), exclude
+) -> SearchResult:
+    """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``). A path in the
+    query is only text: over HTTP a client must not make the server read its files."""
+    return SearchResult(query=q, kind="text", hits=state.search(q, k, threshold))
 
 
 @router.post(
     "/search/image",
-    response_model=SearchOut,
+    response_model=SearchResult,
     dependencies=[Depends(require_write)],
     openapi_extra={"requestBody": MULTIPART_FILE},
     responses=_errors(401, 403, 413, 415, 503),
 )
 async def search_image(
     request: Request, state: State, k: K = 10, threshold: Threshold = None
-) -> SearchOut:
+) -> SearchResult:
     """Images like an uploaded one (field ``file``); it is not added to the library."""
     uploads, _ = await read_files(
         request, "file", max_file_bytes=state.max_upload_bytes, max_files=1
     )
     state.model()
     hits = await run_in_threadpool(state.library.similar, uploads[0].data, k, threshold)
-    return SearchOut(query=uploads[0].name, kind="image", hits=hits)
+    return SearchResult(query=uploads[0].name, kind="image", hits=hits)
 
 
-@router.get("/images/{image_id}/similar", response_model=SearchOut, responses=_errors(404, 503))
-def similar(image_id: ImageId, state: State, k: K = 10, threshold: Threshold = None) -> SearchOut:
+@router.get("/images/{image_id}/similar", response_model=SearchResult, responses=_errors(404, 503))
+def similar(
+    image_id: ImageId, state: State, k: K = 10, threshold: Threshold = None
+) -> SearchResult:
     """Images like an indexed one; the image itself is left out."""
     hits = state.library.similar(image_id, k, threshold)
-    return SearchOut(query=f"#{image_id}", kind="image", hits=hits)
+    return SearchResult(query=f"#{image_id}", kind="image", hits=hits)
 
 
-@router.get("/duplicates", response_model=DuplicatesOut)
+@router.get("/duplicates", response_model=Duplicates)
 def duplicates(
     state: State,
     threshold: Annotated[
         float | None, Query(ge=-1.0, le=1.0, description="Near-duplicate cosine (default 0.95)")
     ] = None,
-) -> DuplicatesOut:
+) -> Duplicates:
     """Groups of exact and near duplicates, each listed side by side."""
-    return DuplicatesOut(threshold=threshold, groups=state.library.duplicates(threshold))
+    return Duplicates(threshold=threshold, groups=state.library.duplicates(threshold))

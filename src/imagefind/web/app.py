@@ -100,8 +100,10 @@ def serve(
     token: str | None,
     insecure: bool,
     max_upload_mb: float,
+    store: str | None = None,
 ) -> None:
-    """Run the app with uvicorn until interrupted. Off loopback, writes need a token."""
+    """Run the app with uvicorn until interrupted. Off loopback, writes need a token.
+    ``store``: where the library's rows live (see ``Library.open``)."""
     import uvicorn
 
     token = token or os.environ.get(TOKEN_ENV) or None
@@ -114,7 +116,7 @@ def serve(
         )
     if not max_upload_mb > 0:
         raise ImagefindError(f"max upload size {max_upload_mb} MB: must be more than 0")
-    lib = Library.open(library, model=model)
+    lib = Library.open(library, model=model, store=store)
     hosts = ["127.0.0.1", "localhost", "[::1]", host.lower()] if loopback else None
     app = create_app(
         lib, max_upload_bytes=int(max_upload_mb * MiB), token=token, allowed_hosts=hosts

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from imagefind.models import DEFAULT_MODEL
+from imagefind.query import MAX_QUERY_LENGTH
 from imagefind.web.state import get_state
 
 HERE = Path(__file__).resolve().parent
@@ -29,5 +30,6 @@ def index(request: Request) -> HTMLResponse:
             "default_model": DEFAULT_MODEL,
             "token_required": state.token is not None,
             "max_upload_bytes": state.max_upload_bytes,
+            "max_query_length": MAX_QUERY_LENGTH,
         },
     )

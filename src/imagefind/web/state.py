@@ -12,8 +12,7 @@ from fastapi import Request
 from imagefind.errors import ImagefindError, ModelError
 from imagefind.library import Library
 from imagefind.models import ClipModel
-from imagefind.records import ImageRecord
-from imagefind.schemas import AddResult
+from imagefind.schemas import AddResult, Hit, ImageOut
 from imagefind.web.security import check_origin, check_token
 
 
@@ -53,13 +52,17 @@ class AppState:
         except ModelError:
             return None
 
-    def add_each(
-        self, uploads: Sequence[tuple[str, bytes]]
-    ) -> tuple[list[AddResult], list[ImagefindError]]:
+    def add_each(self, uploads: Sequence[tuple[str, bytes]]) -> list[AddResult | ImagefindError]:
         with self.write_lock:
             return self.library.add_each(uploads)
 
-    def remove(self, image_id: int) -> ImageRecord:
+    def search(self, query: str, k: int, threshold: float | None) -> list[Hit]:
+        """A text search in which a path is only text (``paths=False``): a client must not
+        make the server read its files. A model that failed to load fails it at once."""
+        self.model()
+        return self.library.search(query, k, threshold, paths=False)
+
+    def remove(self, image_id: int) -> ImageOut:
         with self.write_lock:
             return self.library.remove([image_id])[0]
 

@@ -95,7 +95,8 @@ async def read_files(
 
 
 def unique_names(uploads: list[Upload]) -> list[Upload]:
-    """Two pastes are both called image.png; the library keys results by name."""
+    """Two pastes are both called image.png: numbered, so that the answer's entries can be
+    told apart by name."""
     taken: set[str] = set()
     out = []
     for up in uploads:

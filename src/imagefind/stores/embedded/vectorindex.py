@@ -68,7 +68,8 @@ class _ReadWriteLock:
 
 
 class VectorIndex:
-    """Exact inner-product search whose ids are catalog ids (int64).
+    """Inner-product search whose ids are catalog ids (int64): exact over a flat index, or
+    approximate over an IVF one (``kind`` says which; ``for_size`` picks by library size).
 
     A read-write lock guards it: FAISS indexes may not be searched while they change, and a
     web server shares one index between threads that mostly search.
@@ -93,16 +94,6 @@ class VectorIndex:
         if isinstance(inner, faiss.IndexIVF):
             return "ivf"
         return "flat-fp16" if isinstance(inner, faiss.IndexScalarQuantizer) else "flat"
-
-    @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
-        """An index holding ``vectors`` [N, D] under ``ids`` (e.g. ``Catalog.vectors()``)."""
-        vectors = np.asarray(vectors)
-        if vectors.ndim != 2:
-            raise ValueError(f"vectors must be 2-D [N, D], got shape {vectors.shape}")
-        index = cls(vectors.shape[1])
-        index.add(ids, vectors)
-        return index
 
     # --- properties -----------------------------------------------------------------------
 
@@ -298,7 +289,7 @@ def for_size(n: int, dim: int) -> VectorIndex:
 
     Up to EXACT_LIMIT a flat scan stays near 4 ms per query on two cores; it stores float16,
     which loses nothing (the catalog keeps float16) and halves the memory scanned. Beyond
-    that, IVF: an approximate index whose ``nprobe`` is tuned by ``build`` for recall on
+    that, IVF: an approximate index whose ``nprobe`` is tuned by ``build_for`` for recall on
     text-like and image-like queries.
     """
     kind = kind_for(n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Folders that hold caches, trash or system files, never a user's photos.
@@ -59,7 +59,8 @@ class FoundFile:
 class Problem:
     path: str
     reason: str
-    key: str = ""  # the pipeline item it belongs to (names of uploads may repeat)
+    # The pipeline item it belongs to (names of uploads may repeat); not part of its value.
+    key: str = field(default="", compare=False)
 
 
 def looks_like_image(header: bytes) -> bool:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from platformdirs import user_data_dir
 
 from imagefind.errors import (
@@ -25,7 +23,6 @@ from imagefind.models.hub import model_name
 from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.schemas import (
     AddResult,
-    Dropped,
     DuplicateGroup,
     Hit,
     ImageOut,
@@ -40,9 +37,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from imagefind.pipeline import IndexRunner
-
-
-_REINDEX_PASSES = 3  # images indexed by another process during a re-embed get a pass or two
 
 
 def default_library_path() -> Path:
@@ -161,55 +155,22 @@ class Library:
         nothing: the new vectors are staged aside, then model and vectors switch in one
         transaction, so an interrupted re-embed leaves the library as it was, searchable.
         Images whose original is gone are removed in that same switch, and reported."""
-        started = time.monotonic()
+        from imagefind.reembed import reembed
+
         new = load_model(model) if isinstance(model, str) else model
-        identity = self._identity(new)
-        staged: set[int] = set()
-        gone: dict[int, Dropped] = {}
-        try:
-            for _ in range(_REINDEX_PASSES):  # a later pass: images added meanwhile
-                todo = [i for i in self.store.ids() if i not in staged and i not in gone]
-                if not todo:
-                    break
-                for start in range(0, len(todo), batch_size):
-                    chunk = todo[start : start + batch_size]
-                    staged.update(self._stage(new, identity, chunk, gone))
-                    if progress:
-                        progress(len(chunk))
-            removed = self.store.switch_model(identity, list(gone))
-        except BaseException:
-            self.store.discard_staged()
-            raise
+        summary, removed = reembed(
+            self.store,
+            new,
+            self._identity(new),
+            self._open_original,
+            batch_size=batch_size,
+            progress=progress,
+        )
         self._discard_files(removed)
         with self._lock:
             self._model, self._model_arg = new, new
         self.searcher.clear_cache()
-        return ReindexSummary(
-            model=new.name,
-            reembedded=len(staged),
-            removed=[gone[r.id] for r in removed if r.id in gone],
-            seconds=round(time.monotonic() - started, 3),
-        )
-
-    def _stage(
-        self, new: ClipModel, identity: ModelIdentity, ids: list[int], gone: dict[int, Dropped]
-    ) -> list[int]:
-        """Encode one batch with the new model and stage it; unreadable originals go into
-        ``gone``. Returns the ids staged."""
-        recs = self.store.get_many(ids)
-        pixels, keep = [], []
-        for image_id in ids:
-            rec = recs.get(image_id)
-            if rec is None:
-                continue  # removed meanwhile
-            try:
-                pixels.append(new.preprocess(self._open_original(rec, new.draft_side)))
-                keep.append(image_id)
-            except ImagefindError as exc:
-                gone[image_id] = Dropped(id=image_id, source=rec.source, reason=str(exc))
-        if keep:
-            self.store.stage_vectors(identity, keep, new.encode_pixels(np.stack(pixels)))
-        return keep
+        return summary
 
     def refresh(self) -> bool:
         """Pick up changes another process made; True when there were some."""

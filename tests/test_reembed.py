@@ -1,4 +1,5 @@
-"""Re-embedding a library with another model: all or nothing, on both stores."""
+"""Re-embedding a library with another model (`Library.reindex`, `imagefind.reembed`): all or
+nothing, on both stores."""
 
 from __future__ import annotations
 

@@ -491,6 +491,8 @@ def run_load(
         "server_cores_busy": round(server_cores, 2),
         "endpoints": tally.summary(),
         "responses_5xx": len(tally.server_errors),
+        # No server is killed during the load: a dropped connection is a failure too.
+        "transport_errors": sum(c["transport error"] for c in tally.statuses.values()),
         "examples_5xx": tally.server_errors[:10],
         "database_locked": len(tally.locked),
         "server_log": _log_problems(library),
@@ -634,7 +636,8 @@ def render(result: dict[str, Any]) -> str:
             f"\n**Load**: {load['clients']} clients for {load['seconds']:.0f} s on "
             f"{load['images_at_start']:,} images: {load['requests']:,} requests "
             f"({load['requests_per_s']}/s), server cores busy {load['server_cores_busy']}, "
-            f"**{load['responses_5xx']} responses 5xx**, **{load['database_locked']} "
+            f"**{load['responses_5xx']} responses 5xx**, {load['transport_errors']} dropped "
+            f"connections, **{load['database_locked']} "
             f"'database is locked'** (server log: {load['server_log']}), peak server memory "
             f"**{mem['peak_vmhwm_mib']:.0f} MiB** (VmHWM; {mem['rss_before_load_mib']:.0f} MiB "
             f"before the load).\n"
@@ -681,6 +684,11 @@ def failures(result: dict[str, Any]) -> list[str]:
     if load:
         if load["responses_5xx"]:
             out.append(f"{load['responses_5xx']} responses 5xx: {load['examples_5xx'][:3]}")
+        if load["transport_errors"] or load["server_log"]["tracebacks"]:
+            out.append(
+                f"{load['transport_errors']} connections dropped, "
+                f"{load['server_log']['tracebacks']} tracebacks in the server log"
+            )
         if load["database_locked"] or load["server_log"]["database_locked"]:
             out.append("'database is locked' seen")
         if load["verify"]["lost"] or load["verify"]["problems"]:

@@ -25,7 +25,7 @@ def test_load_benchmark_runs_clean(
     assert result["failures"] == []
     run = result["load"]
     assert set(run["endpoints"]) >= {"search_text", "search_image", "upload", "thumbnail"}
-    assert run["responses_5xx"] == 0 and run["database_locked"] == 0
+    assert run["responses_5xx"] == run["transport_errors"] == run["database_locked"] == 0
     assert run["verify"]["lost"] == 0 and run["verify"]["acknowledged_uploads"] > 0
     assert run["memory"]["peak_vmhwm_mib"] > 0
     kills = result["kills"]

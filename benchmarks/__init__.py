@@ -6,6 +6,7 @@ The source tree is put on the path when imagefind is not installed, so a plain c
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,3 +27,21 @@ def run_part(prog: str, doc: str | None, run: Callable[[bool], Any], argv: list[
     args = parser.parse_args(argv)
     print(json.dumps(run(args.quick), indent=1))
     return 0
+
+
+def git_commit() -> str | None:
+    """The commit measured, marked when the sources differ from it."""
+    root = _SRC.parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "src"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip() + ("+dirty-src" if dirty.stdout.strip() else "")
+    except OSError:
+        return None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import traceback
@@ -25,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cli_query, http_query, indexing, search
+from benchmarks import cli_query, git_commit, http_query, indexing, search
 from benchmarks.data import ROOT
 from benchmarks.encoders import load_average, machine
 
@@ -36,22 +35,6 @@ PARTS: dict[str, Callable[..., dict[str, Any]]] = {
     "cli": cli_query.run,
     "http": http_query.run,
 }
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "src"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip() + ("+dirty-src" if dirty.stdout.strip() else "")
-    except OSError:
-        return None
 
 
 def _log(message: str) -> None:
@@ -190,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "benchmark": "imagefind",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "quick": args.quick,
         "machine": machine(),
         "model": "random-weight CLIP with ViT-B/32 shapes (benchmarks.modelcache)",

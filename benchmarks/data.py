@@ -198,13 +198,15 @@ def vector_library(
     dim: int = 512,
     *,
     log: Callable[[str], object] = print,
+    data: Path = DATA,
 ) -> Path:
     """A library folder of ``count`` images (fake paths, clustered vectors) bound to the model
-    ``name`` with ``fingerprint``; built once (about a minute for 100K), then reused."""
+    ``name`` with ``fingerprint``; built once (about a minute for 100K) under ``data``, then
+    reused."""
     from imagefind.records import ModelIdentity, NewImage
     from imagefind.stores.embedded.catalog import Catalog
 
-    folder = DATA / f"library-{count}-{_identity_key(name, fingerprint, count)}"
+    folder = data / f"library-{count}-{_identity_key(name, fingerprint, count)}"
     marker = folder / "bench-ready.json"
     if marker.is_file():
         return folder

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +53,16 @@ def _free_port() -> int:
 
 
 class Server:
-    """``imagefind serve`` in a subprocess; stopped (our own pid only) on exit."""
+    """``imagefind serve`` in a subprocess; stopped (our own pid only) on exit. ``args`` go
+    after the command's own (a model, a token); ``headers`` go with the health check, for a
+    server that wants a token on every request."""
 
-    def __init__(self, library: Path) -> None:
+    def __init__(
+        self, library: Path, args: Sequence[str] = (), headers: dict[str, str] | None = None
+    ) -> None:
         self.library = library
+        self.args = list(args)
+        self.headers = headers or {}
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
 
@@ -68,15 +74,17 @@ class Server:
             str(self.library),
             "--port",
             str(self.port),
+            *self.args,
         ]
-        self.log = open(self.library / "bench-serve.log", "w")
+        self.log = open(self.library / "bench-serve.log", "a")
         self.proc = subprocess.Popen(cmd, env=_env(), stdout=self.log, stderr=subprocess.STDOUT)
         started = time.perf_counter()
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"imagefind serve exited: see {self.library}/bench-serve.log")
             try:
-                if httpx.get(f"{self.base}/api/health", timeout=2).status_code == 200:
+                health = httpx.get(f"{self.base}/api/health", headers=self.headers, timeout=2)
+                if health.status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

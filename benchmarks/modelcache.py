@@ -1,9 +1,12 @@
-"""Benchmark models built once and reused: a random-weight CLIP with ViT-B/32's shapes.
+"""Benchmark models built once and reused: a random-weight CLIP with ViT-B/32's shapes, and
+the tests' tiny one.
 
 The weights are random, so the numbers say nothing about accuracy, only about speed: the
-graphs have the real model's FLOPs. The build (checkpoint, export, int8 copy) takes a minute
-or two and lands in ``.cache/bench-models/`` (git-ignored); later runs reuse it. Each copy
-carries a stamp of the code that made it, so a change to the exporter or the quantiser
+B/32 graphs have the real model's FLOPs. The tiny model (``tests.modelkit``, a few small
+layers) is for benchmarks of the server's own work, where the encoder must not take the CPU.
+The B/32 build (checkpoint, export, int8 copy) takes a minute or two, the tiny one
+seconds; both land in ``.cache/bench-models/`` (git-ignored) and later runs reuse them. Each
+copy carries a stamp of the code that made it, so a change to the exporter or the quantiser
 rebuilds what it affects.
 """
 
@@ -63,3 +66,19 @@ def b32_model_dirs(
         quantize_model(fp32, int8)
         (int8 / STAMP).write_text(int8_stamp)
     return fp32, int8
+
+
+def tiny_model_dir(*, log: Callable[[str], object] = print) -> Path:
+    """The tests' tiny random model (32-d vectors, milliseconds per image), exported once."""
+    from imagefind.models.export import export_clip
+    from tests.modelkit import random_checkpoint
+
+    ckpt, out = CACHE / "tiny-checkpoint", CACHE / "tiny-fp32"
+    stamp = _source_stamp("src/imagefind/models/export.py", "tests/modelkit.py")
+    if not _ready(out, stamp):
+        log(f"building the tiny random model in {out} ...")
+        shutil.rmtree(ckpt, ignore_errors=True)
+        random_checkpoint(ckpt, size="tiny")
+        export_clip(ckpt, out)
+        (out / STAMP).write_text(stamp)
+    return out

@@ -3,8 +3,10 @@ test_web_security.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from fastapi import Response
 from fastapi.testclient import TestClient
 
 from imagefind.library import Library
@@ -61,6 +63,8 @@ def test_upload_list_get_and_files(client: TestClient) -> None:
     original = client.get(f"/api/images/{first}/file")
     assert original.status_code == 200 and original.content == data
     assert original.headers["content-type"] == "image/jpeg"
+    assert original.headers["content-length"] == str(len(data))
+    assert original.headers["content-disposition"] == f'inline; filename="{first}.jpg"'
     assert original.headers["x-content-type-options"] == "nosniff"
     thumb = client.get(f"/api/images/{first}/thumbnail")
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
@@ -166,6 +170,54 @@ def test_delete_then_404(client: TestClient) -> None:
     assert_error(client.delete(f"/api/images/{gone}"), 404)
     hits = client.get("/api/search", params={"q": "anything"}).json()["hits"]
     assert [h["id"] for h in hits] == [keep]
+
+
+def test_an_indexed_original_keeps_its_name(
+    client: TestClient, lib: Library, tmp_path: Path
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "été.jpg").write_bytes(jpeg(8))
+    lib.index([folder])
+    (image,) = client.get("/api/images").json()["items"]
+    r = client.get(f"/api/images/{image['id']}/file")
+    assert r.status_code == 200 and r.content == jpeg(8)
+    assert r.headers["content-disposition"] == "inline; filename*=utf-8''%C3%A9t%C3%A9.jpg"
+
+
+def test_a_delete_during_a_file_response_does_not_break_it(
+    client: TestClient, lib: Library
+) -> None:
+    """Found by ``benchmarks.load``: a thumbnail fetch racing a delete of the same image broke
+    the connection mid-response (the file went between the route's answer and its sending).
+    Files are opened before the route answers, so a later delete cannot take them away."""
+    from imagefind.web.api import image_file, image_thumbnail
+
+    image_id = add(client, 5)
+    sha = lib.get(image_id).sha256
+    state = client.app.state.imagefind  # type: ignore[attr-defined]
+    answered = [image_thumbnail(image_id, state), image_file(image_id, state)]
+    assert client.delete(f"/api/images/{image_id}").status_code == 200
+    assert not lib.files.thumb_path(sha).exists() and lib.files.find_upload(sha) is None
+    for response, magic in zip(answered, (b"RIFF", b"\xff\xd8"), strict=True):
+        status, body = asyncio.run(_sent(response))
+        assert status == 200 and body.startswith(magic)
+
+
+async def _sent(response: Response) -> tuple[int, bytes]:
+    """What an ASGI server would send for ``response``: its status and body."""
+    messages: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {"type": "http", "method": "GET", "headers": [], "asgi": {"spec_version": "2.4"}}
+    await response(scope, receive, send)  # type: ignore[arg-type]
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return messages[0]["status"], body
 
 
 def test_duplicates_groups(client: TestClient, lib: Library, tmp_path: Path) -> None:

@@ -3,12 +3,16 @@ schema objects, so the API, the CLI's ``--json`` and the library never drift apa
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from imagefind.errors import ImagefindError, NotFoundError
@@ -32,6 +36,7 @@ MEDIA_TYPES = {
     "AVIF": "image/avif",
 }
 MAX_FILES = 32
+CHUNK_BYTES = 256 * 1024  # files are sent in pieces this size
 MULTIPART_FILES = {
     "required": True,
     "content": {
@@ -158,35 +163,61 @@ def get_image(image_id: ImageId, state: State) -> ImageOut:
 
 @router.get(
     "/images/{image_id}/file",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses=_errors(404) | {200: {"content": {"image/*": {}}, "description": "The original"}},
 )
-def image_file(image_id: ImageId, state: State) -> FileResponse:
+def image_file(image_id: ImageId, state: State) -> StreamingResponse:
     """The original file, by id only: no route takes a path."""
     lib = state.library
     rec = lib.get(image_id)
     path = lib.original_path(image_id)
-    if not path.is_file():
-        raise NotFoundError(f"image {image_id}: its file {path} is gone; re-run 'imagefind index'")
     name = path.name if rec.path else f"{image_id}{path.suffix}"
-    return FileResponse(
+    return _opened(
         path,
-        media_type=MEDIA_TYPES.get(rec.format.upper(), "application/octet-stream"),
-        filename=name,
-        content_disposition_type="inline",
+        MEDIA_TYPES.get(rec.format.upper(), "application/octet-stream"),
+        f"image {image_id}: its file {path} is gone; re-run 'imagefind index'",
+        {"Content-Disposition": _inline(name)},
     )
 
 
 @router.get(
     "/images/{image_id}/thumbnail",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses=_errors(404) | {200: {"content": {"image/webp": {}}, "description": "~256 px WebP"}},
 )
-def image_thumbnail(image_id: ImageId, state: State) -> FileResponse:
+def image_thumbnail(image_id: ImageId, state: State) -> StreamingResponse:
     path = state.library.thumbnail_path(image_id)
-    if not path.is_file():
-        raise NotFoundError(f"image {image_id}: no thumbnail")
-    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "private"})
+    return _opened(
+        path, "image/webp", f"image {image_id}: no thumbnail", {"Cache-Control": "private"}
+    )
+
+
+def _opened(
+    path: Path, media_type: str, missing: str, headers: dict[str, str]
+) -> StreamingResponse:
+    """The file opened now and streamed from that handle. A delete of its image that lands
+    before the response is sent removes the name, not the bytes the handle holds, so a fetch
+    racing a delete gets the file or a 404, never a response broken half way."""
+    try:
+        handle = path.open("rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise NotFoundError(missing) from None
+    size = os.fstat(handle.fileno()).st_size
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk
+
+    return StreamingResponse(
+        chunks(), media_type=media_type, headers={**headers, "Content-Length": str(size)}
+    )
+
+
+def _inline(name: str) -> str:
+    """Content-Disposition for a file shown in place, its name kept (RFC 6266 for non-ASCII)."""
+    quoted = quote(name)
+    return f"inline; filename*=utf-8''{quoted}" if quoted != name else f'inline; filename="{name}"'
 
 
 @router.delete(

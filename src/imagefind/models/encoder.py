@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 
 from imagefind.errors import ModelError
+from imagefind.models.families import MASKED_INPUTS, TextFamily, detect
 from imagefind.models.layout import ModelDir
 from imagefind.models.session import MAX_BATCH, OnnxGraph
 from imagefind.models.tokenizer import ClipTokenizer
@@ -45,7 +46,9 @@ class ClipModel:
             "quick_start": quick_start,
         }
         self.visual = OnnxGraph(model_dir.visual_onnx, "image", **options)
-        self.textual = OnnxGraph(model_dir.textual_onnx, "text", **options)
+        self.textual = OnnxGraph(
+            model_dir.textual_onnx, "text", alternative=MASKED_INPUTS, **options
+        )
         self._tokenizer: ClipTokenizer | None = None
         self._tokenizer_lock = threading.Lock()
 
@@ -75,6 +78,23 @@ class ClipModel:
                 )
             return self._tokenizer
 
+    @cached_property
+    def text_family(self) -> TextFamily:
+        """How this model's texts are prepared, told from its directory (families.py)."""
+        family = detect(self.dir.config, self.textual.inputs, self.dir.path)
+        length = self.textual.fixed_length
+        if length is not None and length != self.dir.context_length:
+            raise ModelError(
+                f"{self.dir.textual_onnx}: the graph takes {length} tokens, config.json's "
+                f"text_cfg.context_length says {self.dir.context_length}; make them agree"
+            )
+        return family
+
+    def language_key(self, lang: str | None) -> str | None:
+        """The FLORES-200 code ``lang`` means to this model, None where the model takes no
+        language (caches key query vectors by it). Raises QueryError for an unknown code."""
+        return self.text_family.language(lang, self.name)
+
     def fingerprint(self) -> str:
         return self.dir.fingerprint()
 
@@ -92,16 +112,22 @@ class ClipModel:
         pixels = np.stack([self.preprocess(_as_pil(img, i)) for i, img in enumerate(images)])
         return self.encode_pixels(pixels)
 
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings float32 [N, D]; padding is trimmed when the graph allows it (CLIP
-        pools at the end-of-text token, so trailing padding never changes the result)."""
+    def encode_texts(self, texts: Sequence[str], lang: str | None = None) -> np.ndarray:
+        """Embeddings float32 [N, D]. ``lang`` (BCP-47, e.g. ``de``) is the texts' language
+        for models that take one (NLLB-CLIP; default English), ignored by the others.
+        Padding is trimmed only where the text tower pools at the end-of-text token (CLIP):
+        there trailing padding never changes the result."""
         if isinstance(texts, str):
             texts = [texts]
         if len(texts) == 0:
             raise ModelError("encode_texts: the text list is empty")
-        ids, lengths = self.tokenizer.encode(texts)
-        if not self.textual.dynamic_length:
+        family = self.text_family
+        ids, mask = self.tokenizer.encode_masked(family.prepare(texts, lang, self.name))
+        if family.inputs == MASKED_INPUTS:
+            return self._checked(self.textual.run(ids, mask))
+        if not (family.trim and self.textual.dynamic_length):
             return self._checked(self.textual.run(ids))
+        lengths = mask.sum(axis=1)
         # Sort by length so each chunk is cut to its own longest real row.
         order = np.argsort(lengths, kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)

@@ -11,8 +11,8 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ REQUIRED_FILES = (
     "textual/tokenizer_config.json",
 )
 FINGERPRINT_FILE = ".imagefind-fingerprint.json"
+SETTINGS_SUFFIXES = (".json", ".txt", ".model", ".md", ".vocab")  # not weights
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class ModelDir:
     context_length: int
     preprocess: PreprocessConfig
     pad_token: str
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """config.json as read: the text family is told from it (see families.py)."""
 
     @property
     def visual_onnx(self) -> Path:
@@ -62,14 +65,14 @@ class ModelDir:
         return self.path / "textual" / "tokenizer.json"
 
     def fingerprint(self) -> str:
-        """SHA-256 over both ONNX graphs (and their data files), cached beside them by size
+        """SHA-256 over both ONNX graphs and their weights files, cached beside them by size
         and mtime: a library must know whether its vectors came from these exact weights,
         and hashing hundreds of MB on every open would cost a cold query its budget."""
         files = sorted(
             p
             for sub in ("visual", "textual")
             for p in (self.path / sub).iterdir()
-            if p.is_file() and (p.suffix in (".onnx", ".onnx_data", ".data") or "onnx" in p.name)
+            if p.is_file() and is_weights_file(p)
         )
         stamp = [
             [str(p.relative_to(self.path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files
@@ -92,6 +95,14 @@ class ModelDir:
         with contextlib.suppress(OSError):
             cache.write_text(json.dumps({"files": stamp, "sha256": value}))
         return value
+
+
+def is_weights_file(path: Path) -> bool:
+    """A graph or a file of its external weights, whatever the exporter named it
+    (``model.onnx.data``, ``model.onnx_data``, one file per tensor such as
+    ``onnx__MatMul_123`` or ``visual.proj.weight``): all but settings, vocabularies and our
+    own stamps, so new weights in any of them make a new fingerprint."""
+    return not path.name.startswith(".") and path.suffix not in SETTINGS_SUFFIXES
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -160,6 +171,7 @@ def read_model_dir(path: Path) -> ModelDir:
         context_length=context_length,
         preprocess=preprocess,
         pad_token=str(pad),
+        config=config,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,12 +54,15 @@ class OnnxGraph:
         path: Path,
         input_name: str,
         *,
+        alternative: tuple[str, ...] = (),
         threads: int | None = None,
         providers: list[str] | None = None,
         quick_start: bool = False,
     ) -> None:
         self.path = path
         self.input_name = input_name
+        self.alternative = alternative
+        self._inputs: tuple[str, ...] = (input_name,)
         self.threads = default_threads() if threads is None else threads
         self.providers = providers
         self.quick_start = quick_start
@@ -66,7 +70,8 @@ class OnnxGraph:
         self._lock = threading.Lock()
         self._fixed_batch = False
         self._dynamic_length = False
-        self._dtype: type = np.float32
+        self._dtypes: dict[str, type] = {}
+        self._length: int | None = None
         self._output = "embedding"
         self._lane: ort.InferenceSession | None = None
 
@@ -82,6 +87,16 @@ class OnnxGraph:
     def fixed_batch(self) -> bool:
         """The graph takes a fixed batch (the hub exports: 1), so inputs go one by one."""
         return self.session is not None and self._fixed_batch
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The graph's input names, in the order ``run`` takes its arrays."""
+        return self._inputs if self.session is not None else ()
+
+    @property
+    def fixed_length(self) -> int | None:
+        """The sequence length a text graph was exported for, if it is fixed."""
+        return self._length if self.session is not None else None
 
     @property
     def dynamic_length(self) -> bool:
@@ -125,44 +140,73 @@ class OnnxGraph:
             )
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise ModelError(f"{self.path}: not a valid ONNX model ({exc})") from exc
-        inputs = session.get_inputs()
-        names = [i.name for i in inputs]
-        if self.input_name not in names:
+        inputs = {i.name: i for i in session.get_inputs()}
+        if self.input_name in inputs:
+            self._inputs = (self.input_name,)
+        elif self.alternative and set(self.alternative) <= set(inputs):
+            self._inputs = self.alternative
+        else:
+            also = f" (or {' and '.join(map(repr, self.alternative))})" if self.alternative else ""
             raise ModelError(
-                f"{self.path}: expected an input named {self.input_name!r}, found {names}"
+                f"{self.path}: expected an input named {self.input_name!r}{also}, found "
+                f"{list(inputs)}; re-export the model with 'imagefind models export'"
             )
-        shape = next(i for i in inputs if i.name == self.input_name).shape
+        unknown = sorted(set(inputs) - set(self._inputs))
+        if unknown:
+            raise ModelError(
+                f"{self.path}: the graph also wants inputs {unknown} that imagefind does not "
+                f"feed (it feeds {list(self._inputs)}); re-export the model with "
+                "'imagefind models export'"
+            )
+        shape = inputs[self._inputs[0]].shape
         self._fixed_batch = isinstance(shape[0], int)
         self._dynamic_length = len(shape) > 1 and not isinstance(shape[1], int)
-        itype = next(i for i in inputs if i.name == self.input_name).type
-        self._dtype = {"tensor(int32)": np.int32, "tensor(int64)": np.int64}.get(itype, np.float32)
+        self._length = shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None
+        self._dtypes = {
+            name: {"tensor(int32)": np.int32, "tensor(int64)": np.int64}.get(
+                inputs[name].type, np.float32
+            )
+            for name in self._inputs
+        }
         outputs = [o.name for o in session.get_outputs()]
         self._output = "embedding" if "embedding" in outputs else outputs[0]
         return session
 
-    def _run_one(self, session: ort.InferenceSession, chunk: np.ndarray) -> np.ndarray:
+    def _run_one(self, session: ort.InferenceSession, arrays: Sequence[np.ndarray]) -> np.ndarray:
         feed: dict[str, np.ndarray] = {
-            self.input_name: np.ascontiguousarray(chunk, dtype=self._dtype)
+            name: np.ascontiguousarray(a, dtype=self._dtypes[name])
+            for name, a in zip(self._inputs, arrays, strict=True)
         }
         try:
+            # Outputs by position: older zoo exports name theirs image_/text_embedding.
             out: np.ndarray = session.run([self._output], feed)[0]  # onnxruntime is untyped
             return out
         except Exception as exc:
             raise ModelError(f"{self.path}: inference failed ({exc})") from exc
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Embeddings [N, D], L2-normalised, in chunks the graph accepts."""
+    def run(self, batch: np.ndarray, *more: np.ndarray) -> np.ndarray:
+        """Embeddings [N, D], L2-normalised, in chunks the graph accepts. ``more`` are the
+        graph's further inputs (M-CLIP's attention mask), row for row with ``batch``."""
         session = self.session
+        arrays = (batch, *more)
+        if len(arrays) != len(self._inputs):
+            raise ModelError(f"{self.path}: the graph takes {list(self._inputs)}")
         lanes = self.threads or os.cpu_count() or 1
         if self.fixed_batch and len(batch) > 1 and lanes > 1 and self.input_name == "image":
             lane = self._single_thread_session()
             with ThreadPoolExecutor(max_workers=lanes) as pool:
                 outs = list(
-                    pool.map(lambda i: self._run_one(lane, batch[i : i + 1]), range(len(batch)))
+                    pool.map(
+                        lambda i: self._run_one(lane, [a[i : i + 1] for a in arrays]),
+                        range(len(batch)),
+                    )
                 )
         else:
             step = 1 if self.fixed_batch else MAX_BATCH
-            outs = [self._run_one(session, batch[i : i + step]) for i in range(0, len(batch), step)]
+            outs = [
+                self._run_one(session, [a[i : i + step] for a in arrays])
+                for i in range(0, len(batch), step)
+            ]
         if not outs:
             raise ModelError("nothing to encode: the input list is empty")
         emb = np.concatenate(outs).astype(np.float32, copy=False)

@@ -18,9 +18,9 @@ from torch import nn
 
 from imagefind.finetune import DEFAULT_BASE, FinetuneError
 from imagefind.finetune.data import preprocess_config
+from imagefind.models.checkpoint import PROCESSOR_FILES, processor_settings
 from imagefind.models.layout import PreprocessConfig
 
-PROCESSOR_FILE = "preprocessor_config.json"
 __all__ = ["DEFAULT_BASE", "Base", "load_base"]
 
 
@@ -49,25 +49,18 @@ def resolve_base(base: str | Path) -> str:
 
 
 def load_base(base: str | Path) -> Base:
-    """Load model, tokenizer and preprocessor_config.json from a hub id or folder."""
+    """Load model, tokenizer and image-processor settings from a hub id or folder."""
     from transformers import AutoTokenizer, CLIPModel, CLIPVisionConfig
 
     source = resolve_base(base)
     try:
         model = CLIPModel.from_pretrained(source)
         tokenizer = AutoTokenizer.from_pretrained(source)
-        local = Path(source)
-        if local.is_dir():
-            path = local / PROCESSOR_FILE
-        else:
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(source, PROCESSOR_FILE))
-        processor = json.loads(path.read_text())
+        processor = processor_settings(source)
     except (OSError, ValueError) as exc:
         raise FinetuneError(
             f"{base}: cannot load a transformers CLIP checkpoint with a tokenizer and "
-            f"{PROCESSOR_FILE} ({exc})"
+            f"{' or '.join(PROCESSOR_FILES)} ({exc})"
         ) from exc
     vision = model.config.vision_config
     if not isinstance(vision, CLIPVisionConfig) or not isinstance(vision.image_size, int):
@@ -156,5 +149,5 @@ def save_checkpoint(base: Base, model: Any, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     base.tokenizer.save_pretrained(out)
-    (out / PROCESSOR_FILE).write_text(json.dumps(base.processor, indent=2))
+    (out / PROCESSOR_FILES[0]).write_text(json.dumps(base.processor, indent=2))
     return out

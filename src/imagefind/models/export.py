@@ -1,4 +1,5 @@
-"""Export a transformers CLIP checkpoint to the model directory format (needs the `export` extra).
+"""Export a transformers CLIP or SigLIP checkpoint to the model directory format (needs the
+`export` extra).
 
 The graphs end in L2 normalisation so every runtime sees the same contract as the hub exports:
 input ``image`` float32 [N,3,S,S] / ``text`` int32 [N,L], output ``embedding`` [N,D], unit length.
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from imagefind.errors import ModelError
+from imagefind.models.checkpoint import processor_settings
 from imagefind.models.layout import staged_model_dir
 
 OPSET = 18
@@ -113,29 +115,38 @@ def _export_graph(
     _name_io(path, input_name)
 
 
-def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> Path:
-    """Write ``out`` in the model directory format from a transformers CLIP checkpoint
-    (hub id or local directory). ``fixed_batch`` mimics the hub exports (batch of 1)."""
-    torch = _require_torch()
-    from huggingface_hub import hf_hub_download
-    from transformers import AutoTokenizer, CLIPModel
+def _load(source: str | Path) -> tuple[Any, Any, dict[str, Any]]:
+    """Model, fast tokenizer and image-processor settings of a CLIP or SigLIP checkpoint."""
+    from transformers import AutoConfig, AutoTokenizer, CLIPModel, SiglipModel
 
     try:
+        kind = AutoConfig.from_pretrained(str(source)).model_type
+        if kind not in ("clip", "siglip"):
+            raise ModelError(
+                f"{source}: a {kind!r} checkpoint; export takes transformers CLIP (CLIPModel) "
+                "or SigLIP/SigLIP2 (SiglipModel) checkpoints"
+            )
+        cls = CLIPModel if kind == "clip" else SiglipModel
         # transformers leaves PreTrainedModel.eval unannotated
-        model = CLIPModel.from_pretrained(str(source)).eval()  # type: ignore[no-untyped-call]
+        model = cls.from_pretrained(str(source)).eval()  # type: ignore[no-untyped-call]
         tokenizer = AutoTokenizer.from_pretrained(str(source), use_fast=True)
-        local = Path(str(source)).expanduser()
-        processor_path = (
-            local / "preprocessor_config.json"
-            if local.is_dir()
-            else Path(hf_hub_download(str(source), "preprocessor_config.json"))
-        )
-        processor = json.loads(processor_path.read_text())
+        processor = processor_settings(source)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{source}: cannot load a transformers CLIP checkpoint ({exc})") from exc
+        raise ModelError(
+            f"{source}: cannot load a transformers CLIP or SigLIP checkpoint ({exc})"
+        ) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{source}: the checkpoint has no fast tokenizer to write tokenizer.json")
+    return model, tokenizer, processor
 
+
+def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> Path:
+    """Write ``out`` in the model directory format from a transformers CLIP or SigLIP
+    checkpoint (hub id or local directory). ``fixed_batch`` mimics the hub exports (batch
+    of 1). SigLIP's text graph keeps its full context: it pools at the last position."""
+    torch = _require_torch()
+    model, tokenizer, processor = _load(source)
+    siglip = model.config.model_type == "siglip"
     vcfg, tcfg = model.config.vision_config, model.config.text_config
     size = int(vcfg.image_size)
     context = int(tcfg.max_position_embeddings)
@@ -155,37 +166,50 @@ def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> 
         ids = torch.full((batch, context), int(tokenizer.pad_token_id or 0), dtype=torch.int32)
         ids[:, 0] = int(tokenizer.bos_token_id or 0)
         ids[:, 1] = int(tokenizer.eos_token_id or 0)
+        text_axes = {} if fixed_batch else {0: Dim("batch")}
+        if not siglip and not fixed_batch:
+            text_axes[1] = Dim("seq", min=2, max=context)
         _export_graph(
-            torch,
-            textual,
-            ids,
-            staging / "textual" / "model.onnx",
-            "text",
-            {} if fixed_batch else {0: Dim("batch"), 1: Dim("seq", min=2, max=context)},
+            torch, textual, ids, staging / "textual" / "model.onnx", "text", text_axes
         )
-        _write_configs(staging, model, tokenizer, processor, size, context)
+        with torch.no_grad():
+            dim = int(visual(torch.zeros(1, 3, size, size)).shape[-1])
+        _write_configs(staging, model, tokenizer, processor, size, context, dim)
     return out
 
 
 def _write_configs(
-    root: Path, model: Any, tokenizer: Any, processor: dict[str, Any], size: int, context: int
+    root: Path,
+    model: Any,
+    tokenizer: Any,
+    processor: dict[str, Any],
+    size: int,
+    context: int,
+    dim: int,
 ) -> None:
+    """open_clip's config.json, preprocess_cfg.json and the tokenizer files. SigLIP gets
+    open_clip's SigLIP settings: squashed images, canonicalised texts pooled at the last
+    position; its mean/std (0.5) come from the checkpoint like CLIP's."""
+    siglip = model.config.model_type == "siglip"
     vcfg, tcfg = model.config.vision_config, model.config.text_config
+    text_cfg: dict[str, Any] = {
+        "context_length": context,
+        "vocab_size": int(tcfg.vocab_size),
+        "width": int(tcfg.hidden_size),
+        "heads": int(tcfg.num_attention_heads),
+        "layers": int(tcfg.num_hidden_layers),
+    }
+    if siglip:
+        text_cfg |= {"tokenizer_kwargs": {"clean": "canonicalize"}, "pool_type": "last"}
     config = {
-        "embed_dim": int(model.config.projection_dim),
+        "embed_dim": dim,
         "vision_cfg": {
             "image_size": size,
             "layers": int(vcfg.num_hidden_layers),
             "width": int(vcfg.hidden_size),
             "patch_size": int(vcfg.patch_size),
         },
-        "text_cfg": {
-            "context_length": context,
-            "vocab_size": int(tcfg.vocab_size),
-            "width": int(tcfg.hidden_size),
-            "heads": int(tcfg.num_attention_heads),
-            "layers": int(tcfg.num_hidden_layers),
-        },
+        "text_cfg": text_cfg,
     }
     resample = processor.get("resample", 3)
     preprocess = {
@@ -194,7 +218,7 @@ def _write_configs(
         "mean": [float(x) for x in processor.get("image_mean", CLIP_MEAN)],
         "std": [float(x) for x in processor.get("image_std", CLIP_STD)],
         "interpolation": RESAMPLE_NAMES.get(int(resample), "bicubic"),
-        "resize_mode": "shortest",
+        "resize_mode": "squash" if siglip else "shortest",
         "fill_color": 0,
     }
     tok_cfg: dict[str, str | int] = {

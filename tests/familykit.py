@@ -17,6 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.modelkit import ROOT
 
 CORPUS = [
@@ -241,3 +243,15 @@ def multilingual_model_dir(kind: str, visual_from: Path, out: Path) -> tuple[Pat
         json.dumps({"pad_token": "<pad>", "eos_token": "</s>", "bos_token": "<s>"})
     )
     return out, tower, fast_tokenizer(tok, CONTEXT)
+
+
+@pytest.fixture(name="mclip", scope="session")
+def mclip_fixture(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """An M-CLIP model directory, its torch tower and tokenizer (the reference)."""
+    return multilingual_model_dir("mclip", tiny_model_dir, tmp_path_factory.mktemp("m") / "m")
+
+
+@pytest.fixture(name="nllb", scope="session")
+def nllb_fixture(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """An NLLB-CLIP model directory, its torch tower and tokenizer (the reference)."""
+    return multilingual_model_dir("nllb", tiny_model_dir, tmp_path_factory.mktemp("n") / "n")

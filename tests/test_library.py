@@ -67,7 +67,7 @@ def test_query_arithmetic_ranks_as_designed(lib: Library, monkeypatch: pytest.Mo
     ]
     lib.store.add(items, np.stack(list(rows.values())))
     words = {"beach": beach, "sunset": sunset, "people": people}
-    monkeypatch.setattr(lib.searcher, "text_vector", lambda text: words[text])
+    monkeypatch.setattr(lib.searcher, "text_vector", lambda text, lang=None: words[text])
 
     def order(query: str) -> list[str]:
         return [Path(h.image.source).stem for h in lib.search(query, k=4)]
@@ -180,7 +180,9 @@ def test_search_without_paths_reads_a_path_as_text(
     photo.write_bytes(_jpeg(61))
     texts: set[str] = set()
     encode = lib.searcher.text_vectors
-    monkeypatch.setattr(lib.searcher, "text_vectors", lambda t: texts.update(t) or encode(t))
+    monkeypatch.setattr(
+        lib.searcher, "text_vectors", lambda t, lang=None: texts.update(t) or encode(t, lang)
+    )
     lib.search(f"{photo} + sunset", k=1)
     assert texts == {"sunset"}  # the file is read as an image
     lib.search(f"{photo} + sunset", k=1, paths=False)

@@ -19,10 +19,11 @@ from imagefind.models.export import export_clip
 from tests.familykit import (
     CONTEXT,
     SIGLIP_CONTEXT,
-    multilingual_model_dir,
     open_clip_function,
     siglip_checkpoint,
 )
+from tests.familykit import mclip_fixture as mclip_fixture  # fixture: mclip
+from tests.familykit import nllb_fixture as nllb_fixture  # fixture: nllb
 from tests.synth import natural_image
 
 TEXTS = [
@@ -136,16 +137,6 @@ def test_siglip_fixed_batch_export(siglip_ckpt: Path, siglip: ClipModel, tmp_pat
 
 
 # -- M-CLIP and NLLB-CLIP ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def mclip(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    return multilingual_model_dir("mclip", tiny_model_dir, tmp_path_factory.mktemp("m") / "m")
-
-
-@pytest.fixture(scope="module")
-def nllb(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    return multilingual_model_dir("nllb", tiny_model_dir, tmp_path_factory.mktemp("n") / "n")
 
 
 def _tower_ref(tower: Any, tok: Any, texts: list[str]) -> np.ndarray:

@@ -34,11 +34,11 @@ def _held_first_call(lib: Library) -> threading.Event:
     encode, release = model.encode_texts, threading.Event()
     first = [True]
 
-    def held(texts: list[str]) -> np.ndarray:
+    def held(texts: list[str], lang: str | None = None) -> np.ndarray:
         if first[0]:
             first[0] = False
             release.wait(10)
-        return encode(texts)
+        return encode(texts, lang=lang)
 
     model.encode_texts = held  # type: ignore[method-assign]
     return release

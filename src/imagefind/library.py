@@ -333,12 +333,19 @@ class Library:
     # -- searching ------------------------------------------------------------------------
 
     def search(
-        self, query: str, k: int = 10, threshold: float | None = None, *, paths: bool = True
+        self,
+        query: str,
+        k: int = 10,
+        threshold: float | None = None,
+        *,
+        paths: bool = True,
+        lang: str | None = None,
     ) -> list[Hit]:
         """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``, ``#42``.
         ``paths=False`` reads path-looking parts as text, for queries from a client that must
-        not make this process read files (the web API)."""
-        return self.searcher.search(query, k, threshold, paths=paths)
+        not make this process read files (the web API). ``lang`` (BCP-47: ``de``, ``pt-BR``)
+        is the query's language for models that take one (NLLB-CLIP; default English)."""
+        return self.searcher.search(query, k, threshold, paths=paths, lang=lang)
 
     def similar(
         self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None

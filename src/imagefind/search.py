@@ -36,36 +36,47 @@ class Searcher:
         self.store = store
         self._model = model
         self._lock = threading.Lock()
-        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._text_cache: OrderedDict[tuple[str | None, str], np.ndarray] = OrderedDict()
         # Queries from concurrent requests share one encoder pass and one index scan.
         self._encode = Batcher(self._encode_groups)
         self._lookup = Batcher(self._search_rows)
 
-    def text_vector(self, text: str) -> np.ndarray:
+    def text_vector(self, text: str, lang: str | None = None) -> np.ndarray:
         """A text's embedding, from an LRU cache: users repeat and refine queries."""
-        return self.text_vectors([text])[0]
+        return self.text_vectors([text], lang)[0]
 
-    def text_vectors(self, texts: list[str]) -> list[np.ndarray]:
-        """Embeddings of several texts; those not cached are encoded in one batch."""
+    def text_vectors(self, texts: list[str], lang: str | None = None) -> list[np.ndarray]:
+        """Embeddings of several texts in one language (``lang``: BCP-47, used by models
+        that take one); those not cached are encoded in one batch."""
+        # Keyed by what the model makes of lang: a CLIP model shares one entry for all.
+        code = self._model().language_key(lang)
+        keys = [(code, t) for t in texts]
         with self._lock:
-            found = {t: self._text_cache[t] for t in texts if t in self._text_cache}
-            for t in found:
-                self._text_cache.move_to_end(t)
-        missing = list(dict.fromkeys(t for t in texts if t not in found))
+            found = {k: self._text_cache[k] for k in keys if k in self._text_cache}
+            for k in found:
+                self._text_cache.move_to_end(k)
+        missing = list(dict.fromkeys(t for k, t in zip(keys, texts, strict=True) if k not in found))
         if missing:
-            vectors = self._encode(tuple(missing))
+            vectors = self._encode((lang if code else None, tuple(missing)))
             with self._lock:
                 for t, v in zip(missing, vectors, strict=True):
-                    self._text_cache[t] = found[t] = v
+                    self._text_cache[(code, t)] = found[(code, t)] = v
                 while len(self._text_cache) > TEXT_CACHE_SIZE:
                     self._text_cache.popitem(last=False)
-        return [found[t] for t in texts]
+        return [found[k] for k in keys]
 
-    def _encode_groups(self, groups: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
-        """Each caller's texts, encoded together with everyone else's in one pass."""
-        texts = list(dict.fromkeys(t for group in groups for t in group))
-        rows = dict(zip(texts, self._model().encode_texts(texts), strict=True))
-        return [np.stack([rows[t] for t in group]) for group in groups]
+    def _encode_groups(
+        self, groups: Sequence[tuple[str | None, tuple[str, ...]]]
+    ) -> list[np.ndarray]:
+        """Each caller's texts, encoded together with everyone else's of the same language
+        in one pass."""
+        model = self._model()
+        rows: dict[tuple[str | None, str], np.ndarray] = {}
+        for lang in dict.fromkeys(lang for lang, _ in groups):
+            texts = list(dict.fromkeys(t for g_lang, g in groups if g_lang == lang for t in g))
+            vectors = model.encode_texts(texts, lang=lang)
+            rows.update(((lang, t), v) for t, v in zip(texts, vectors, strict=True))
+        return [np.stack([rows[(lang, t)] for t in group]) for lang, group in groups]
 
     def _search_rows(
         self, queries: Sequence[tuple[np.ndarray, int]]
@@ -79,10 +90,12 @@ class Searcher:
         with self._lock:
             self._text_cache.clear()
 
-    def part_vector(self, part: QueryPart, exclude: set[int]) -> np.ndarray:
+    def part_vector(
+        self, part: QueryPart, exclude: set[int], lang: str | None = None
+    ) -> np.ndarray:
         """One part's vector; indexed images used in the query go into ``exclude``."""
         if part.kind == "text":
-            return self.text_vector(str(part.value))
+            return self.text_vector(str(part.value), lang)
         if part.kind == "id":
             image_id = int(part.value)
             self.store.get(image_id)  # NotFoundError with a clear message
@@ -101,20 +114,28 @@ class Searcher:
         vector: np.ndarray = self.store.vectors([image_id])[1][0]
         return vector
 
-    def query_vector(self, query: str, *, paths: bool = True) -> tuple[np.ndarray, set[int]]:
+    def query_vector(
+        self, query: str, *, paths: bool = True, lang: str | None = None
+    ) -> tuple[np.ndarray, set[int]]:
         """The vector of a (possibly composite) query and the ids it mentions. ``paths=False``
         reads path-looking parts as text: a query from a web client must not make this
-        process read files."""
+        process read files. ``lang`` is the text parts' language (BCP-47)."""
         exclude: set[int] = set()
         parts = parse_query(query) if paths else parse_query(query, is_image_path=_no_paths)
-        self.text_vectors([str(p.value) for p in parts if p.kind == "text"])  # one batch
-        vectors = np.stack([self.part_vector(p, exclude) for p in parts])
+        self.text_vectors([str(p.value) for p in parts if p.kind == "text"], lang)  # one batch
+        vectors = np.stack([self.part_vector(p, exclude, lang) for p in parts])
         return combine(vectors, [p.weight for p in parts]), exclude
 
     def search(
-        self, query: str, k: int = 10, threshold: float | None = None, *, paths: bool = True
+        self,
+        query: str,
+        k: int = 10,
+        threshold: float | None = None,
+        *,
+        paths: bool = True,
+        lang: str | None = None,
     ) -> list[Hit]:
-        vector, exclude = self.query_vector(query, paths=paths)
+        vector, exclude = self.query_vector(query, paths=paths, lang=lang)
         return self.search_vector(vector, k, threshold, exclude)
 
     def similar(

@@ -116,6 +116,16 @@ ModelOpt = Annotated[
         "[default: the library's model, else ViT-B-32__openai].",
     ),
 ]
+LangOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lang",
+        envvar="IMAGEFIND_LANG",
+        show_default=False,
+        help="The texts' language, BCP-47 (de, pt-BR, zh-Hans), for models that take one "
+        "(NLLB-CLIP) [default: English]; other models ignore it.",
+    ),
+]
 StoreOpt = Annotated[
     str | None,
     typer.Option(

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 from imagefind.cli.app import (
     JsonOpt,
+    LangOpt,
     LibraryOpt,
     ModelOpt,
     StoreOpt,
@@ -176,11 +177,13 @@ def search_cmd(
     library: LibraryOpt = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find images matching a text query; prints score<TAB>path, best first."""
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
-        _print_hits(lib.search(query, k=k, threshold=threshold), as_json, query, "text")
+        hits = lib.search(query, k=k, threshold=threshold, lang=lang)
+        _print_hits(hits, as_json, query, "text")
     exit_fast()
 
 

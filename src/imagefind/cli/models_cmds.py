@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from imagefind.cli.app import ModelOpt, app, emit_json, stdout
+from imagefind.cli.app import LangOpt, ModelOpt, app, emit_json, stdout
 from imagefind.models import load_model
 from imagefind.models.hub import (
     DEFAULT_MODEL,
@@ -63,14 +63,17 @@ def download_cmd(
 
 @models_app.command("export")
 def export_cmd(
-    source: Annotated[str, typer.Argument(help="transformers CLIP checkpoint: hub id or folder.")],
+    source: Annotated[
+        str, typer.Argument(help="transformers CLIP or SigLIP checkpoint: hub id or folder.")
+    ],
     out: Annotated[Path, typer.Argument(help="Folder to write the model to.")],
     int8: Annotated[
         bool, typer.Option("--int8", help="Also write an int8 copy to OUT-int8.")
     ] = False,
     fixed_batch: Annotated[bool, typer.Option(help="Batch of 1, like the hub exports.")] = False,
 ) -> None:
-    """Export a transformers CLIP checkpoint to imagefind's model format (needs torch)."""
+    """Export a transformers CLIP or SigLIP checkpoint to imagefind's model format (needs
+    torch)."""
     from imagefind.models.export import export_clip
 
     path = export_clip(source, out, fixed_batch=fixed_batch)
@@ -101,6 +104,7 @@ def embed_cmd(
         list[str] | None, typer.Option("--text", "-t", help="A text (repeatable).")
     ] = None,
     model: ModelOpt = None,
+    lang: LangOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Print embeddings of texts and images (one JSON object per input with --json)."""
@@ -110,7 +114,8 @@ def embed_cmd(
     clip = load_model(model)
     rows = []
     if texts:
-        rows += [(t, "text", v) for t, v in zip(texts, clip.encode_texts(texts), strict=True)]
+        vectors = clip.encode_texts(texts, lang=lang)
+        rows += [(t, "text", v) for t, v in zip(texts, vectors, strict=True)]
     if files:
         rows += [
             (str(f), "image", v) for f, v in zip(files, clip.encode_images(files), strict=True)

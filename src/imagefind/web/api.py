@@ -240,10 +240,18 @@ def search_text(
     ],
     k: K = 10,
     threshold: Threshold = None,
+    lang: Annotated[
+        str | None,
+        Query(
+            max_length=35,
+            description="The query's language, BCP-47 (de, pt-BR, zh-Hans), for models that "
+            "take one (NLLB-CLIP; default English); other models ignore it",
+        ),
+    ] = None,
 ) -> SearchResult:
     """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``). A path in the
     query is only text: over HTTP a client must not make the server read its files."""
-    return SearchResult(query=q, kind="text", hits=state.search(q, k, threshold))
+    return SearchResult(query=q, kind="text", hits=state.search(q, k, threshold, lang))
 
 
 @router.post(

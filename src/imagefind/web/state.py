@@ -56,11 +56,13 @@ class AppState:
         with self.write_lock:
             return self.library.add_each(uploads)
 
-    def search(self, query: str, k: int, threshold: float | None) -> list[Hit]:
+    def search(
+        self, query: str, k: int, threshold: float | None, lang: str | None = None
+    ) -> list[Hit]:
         """A text search in which a path is only text (``paths=False``): a client must not
         make the server read its files. A model that failed to load fails it at once."""
         self.model()
-        return self.library.search(query, k, threshold, paths=False)
+        return self.library.search(query, k, threshold, paths=False, lang=lang)
 
     def remove(self, image_id: int) -> ImageOut:
         with self.write_lock:

@@ -273,3 +273,23 @@ def test_tokenizer_without_the_pad_token(nllb: tuple, tmp_path: Path) -> None:
     message = str(info.value)
     assert "\n" not in message and str(path) in message
     assert "'[PAD]' is not in the vocabulary" in message and "tokenizer_config.json" in message
+
+
+def test_current_transformers_processor_config(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Checkpoints saved by current transformers keep their image settings nested in
+    processor_config.json: export and finetune --base read them as the older file."""
+    from imagefind.finetune.model import load_base
+    from imagefind.models.checkpoint import processor_settings
+
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "new")
+    old = ckpt / "preprocessor_config.json"
+    settings = json.loads(old.read_text())
+    old.unlink()
+    (ckpt / "processor_config.json").write_text(json.dumps({"image_processor": settings}))
+    assert processor_settings(ckpt) == settings
+    assert load_base(ckpt).preprocess == load_base(tiny_checkpoint).preprocess
+    exported = load_model(str(export_clip(ckpt, tmp_path / "model")))
+    assert exported.dir.preprocess.mean == tuple(settings["image_mean"])
+    (ckpt / "processor_config.json").unlink()
+    with pytest.raises(ModelError, match=r"processor_config\.json"):
+        export_clip(ckpt, tmp_path / "none")

@@ -293,3 +293,13 @@ def test_current_transformers_processor_config(tiny_checkpoint: Path, tmp_path: 
     (ckpt / "processor_config.json").unlink()
     with pytest.raises(ModelError, match=r"processor_config\.json"):
         export_clip(ckpt, tmp_path / "none")
+
+
+def test_mclip_passes_the_download_check_and_quantises(mclip: tuple, tmp_path: Path) -> None:
+    from imagefind.models.hub import _check_loads
+    from imagefind.models.quantize import quantize_model
+
+    _check_loads(mclip[0])  # a downloaded M-CLIP is not taken for a broken download
+    int8 = load_model(str(quantize_model(mclip[0], tmp_path / "int8")))
+    assert centred_cos(int8.encode_texts(TEXTS), load_model(str(mclip[0])).encode_texts(TEXTS)
+                       ).min() >= 0.99  # fmt: skip

@@ -127,10 +127,12 @@ def ensure_local(ref: ModelRef, *, force: bool = False) -> Path:
 
 def _check_loads(path: Path) -> None:
     """The directory parses and both graphs open in onnxruntime."""
+    from imagefind.models.families import MASKED_INPUTS
     from imagefind.models.session import OnnxGraph
 
     layout = read_model_dir(path)
-    for graph in (OnnxGraph(layout.visual_onnx, "image"), OnnxGraph(layout.textual_onnx, "text")):
+    textual = OnnxGraph(layout.textual_onnx, "text", alternative=MASKED_INPUTS)
+    for graph in (OnnxGraph(layout.visual_onnx, "image"), textual):
         graph.session  # noqa: B018 - loading is the check
 
 

@@ -6,11 +6,27 @@ import shutil
 from pathlib import Path
 
 from imagefind.errors import ModelError
-from imagefind.models.layout import FINGERPRINT_FILE, read_model_dir, staged_model_dir
+from imagefind.models.layout import (
+    FINGERPRINT_FILE,
+    is_weights_file,
+    read_model_dir,
+    staged_model_dir,
+)
 
 # Only the matrix products: they hold nearly all the FLOPs of a ViT, while int8 convolutions
 # and embedding lookups cost accuracy for little speed on CPU.
 OPS = ["MatMul", "Gemm"]
+
+
+def _weights(folder: str, names: list[str]) -> list[str]:
+    """What the copy of the settings leaves out: the graphs and their weights files, however
+    named (the int8 graphs replace them), and the fingerprint stamp."""
+    inside = Path(folder).name in ("visual", "textual")
+    return [
+        n for n in names
+        if n == FINGERPRINT_FILE or (inside and (Path(folder) / n).is_file()
+                                     and is_weights_file(Path(folder) / n))
+    ]  # fmt: skip
 
 
 def quantize_model(src: Path, out: Path) -> Path:
@@ -26,7 +42,7 @@ def quantize_model(src: Path, out: Path) -> Path:
             layout.path,
             staging,
             dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("*.onnx", "*.onnx_data", "*.data", FINGERPRINT_FILE),
+            ignore=_weights,
         )
         for sub in ("visual", "textual"):
             try:

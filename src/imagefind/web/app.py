@@ -82,6 +82,7 @@ def create_app(
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # an inline-script page nothing here uses
         lifespan=lifespan,
     )
     app.state.imagefind = state

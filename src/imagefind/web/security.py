@@ -177,9 +177,18 @@ class SecurityHeadersMiddleware:
 
 def check_origin(request: Request, allowed: list[str]) -> None:
     """Refuse writes a browser sends on behalf of another site (CSRF): a form on any web page
-    can POST to 127.0.0.1 without a CORS preflight, but its Origin header gives it away."""
+    can POST to 127.0.0.1 without a CORS preflight, but its headers give it away. The
+    browser's own ``Sec-Fetch-Site`` is believed first (a page cannot set it): under
+    ``Referrer-Policy: no-referrer`` a same-origin form posts ``Origin: null``."""
     origin = request.headers.get("origin")
-    if origin is None or origin in allowed:
+    if origin is not None and origin in allowed:
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise ApiError(403, "forbidden", f"cross-site request ({site}) refused")
+        return
+    if origin is None:
         return
     host = request.headers.get("host", "")
     if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():

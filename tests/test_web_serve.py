@@ -55,48 +55,43 @@ def run_serve(tmp_path: Path, model: Path, host: str, **kw: object) -> None:
     serve(tmp_path / "lib", str(model), host, 8000, insecure=False, max_upload_mb=1, **kw)  # type: ignore[arg-type]
 
 
-def test_off_loopback_everything_is_private(
+@pytest.mark.parametrize(
+    ("host", "options", "images", "write", "count", "said"),
+    [
+        # Off loopback: private; the password file's password logs in; health tells nothing.
+        ("0.0.0.0", {"password_file": True}, 401, 401, None, "private: every request needs"),
+        ("192.168.1.10", {"token": TOKEN, "public_read": True, "password_file": True}, 200, 401,
+         0, "--public-read: anyone who can reach this server can list, search and download"),
+        # On loopback nothing changes: open (no image 1 to delete), and nothing to say.
+        ("127.0.0.1", {}, 200, 404, 0, ""),
+    ],
+)  # fmt: skip
+def test_who_may_see_what_follows_the_bind_address(
     tmp_path: Path,
     tiny_model_dir: Path,
     password_file: Path,
     fake_uvicorn: dict[str, object],
     capsys: pytest.CaptureFixture[str],
+    host: str,
+    options: dict[str, object],
+    images: int,
+    write: int,
+    count: int | None,
+    said: str,
 ) -> None:
-    run_serve(tmp_path, tiny_model_dir, "0.0.0.0", token=None, password_file=password_file)
-    assert fake_uvicorn["images"] == 401 and fake_uvicorn["write"] == 401
-    assert fake_uvicorn["health"] == {
-        "status": "ok",
-        "model": None,
-        "model_error": None,
-        "count": None,
-    }
-    assert fake_uvicorn["login"] == 303  # the password file's password logs in
-    assert "private: every request needs" in capsys.readouterr().err
-
-
-def test_public_read_opens_reads_and_says_so(
-    tmp_path: Path,
-    tiny_model_dir: Path,
-    fake_uvicorn: dict[str, object],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    run_serve(tmp_path, tiny_model_dir, "192.168.1.10", token=TOKEN, public_read=True)
-    assert fake_uvicorn["images"] == 200 and fake_uvicorn["write"] == 401
-    assert fake_uvicorn["health"]["count"] == 0  # type: ignore[index]
+    if options.get("password_file"):
+        options = {**options, "password_file": password_file}
+    run_serve(tmp_path, tiny_model_dir, host, **{"token": None, **options})
+    assert (fake_uvicorn["images"], fake_uvicorn["write"]) == (images, write)
+    health = fake_uvicorn["health"]
+    assert health["count"] == count and health["status"] == "ok"  # type: ignore[index]
+    if count is None:
+        assert health == {"status": "ok", "model": None, "model_error": None, "count": None}
+    if options.get("password_file"):
+        assert fake_uvicorn["login"] == 303
     err = capsys.readouterr().err
-    assert "--public-read: anyone who can reach this server can list, search and download" in err
-
-
-def test_on_loopback_nothing_changes(
-    tmp_path: Path,
-    tiny_model_dir: Path,
-    fake_uvicorn: dict[str, object],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    run_serve(tmp_path, tiny_model_dir, "127.0.0.1", token=None)
-    assert fake_uvicorn["images"] == 200 and fake_uvicorn["write"] == 404  # open: no image 1
+    assert said in err if said else err == ""
     assert fake_uvicorn["ssl_certfile"] is None and fake_uvicorn["forwarded_allow_ips"] is None
-    assert capsys.readouterr().err == ""
 
 
 def openssl_cert(folder: Path) -> tuple[Path, Path]:

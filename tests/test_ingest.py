@@ -10,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import imagefind
+from imagefind.errors import ImagefindError
 from imagefind.files import LibraryFiles
 from imagefind.ingest import add_uploads, index_paths
 from imagefind.models.layout import PreprocessConfig
 from imagefind.models.preprocess import Preprocessor
 from imagefind.pipeline import IndexRunner, Pipeline
+from imagefind.schemas import AddResult
 from imagefind.stores import Store
 from tests.catalogkit import catalog_fixture as catalog_fixture  # fixture: catalog
 from tests.catalogkit import fake_encode
@@ -77,11 +79,11 @@ def test_add_uploads_with_the_library_parts(tmp_path: Path, catalog: Store) -> N
     files = LibraryFiles(tmp_path / "lib")
     data = encode(natural_image(120, 90, seed=1), "PNG")
     uploads = [("a.png", data), ("c.png", b"nope")]
-    results, errors = add_uploads(catalog, uploads, _runner(catalog, files))
-    again, _ = add_uploads(catalog, uploads[:1], _runner(catalog, files))
-    assert [(r.name, r.duplicate) for r in results] == [("a.png", False)]
-    assert [str(e) for e in errors] == [
-        "c.png: not a supported image (content is not a supported image format)"
-    ]
-    assert again[0].duplicate and again[0].id == results[0].id
-    assert files.find_upload(results[0].image.sha256) is not None
+    # One outcome per upload, in input order (add_uploads answers like Library.add_each).
+    first, bad = add_uploads(catalog, uploads, _runner(catalog, files))
+    [again] = add_uploads(catalog, uploads[:1], _runner(catalog, files))
+    assert isinstance(first, AddResult) and (first.name, first.duplicate) == ("a.png", False)
+    assert isinstance(bad, ImagefindError)
+    assert str(bad) == "c.png: not a supported image (content is not a supported image format)"
+    assert isinstance(again, AddResult) and again.duplicate and again.id == first.id
+    assert files.find_upload(first.image.sha256) is not None

@@ -120,8 +120,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(library: Path, model_dir: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``imagefind serve`` in a subprocess; yields its base URL once it answers."""
+def server(
+    library: Path, model_dir: Path, *extra: str, scheme: str = "http"
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``imagefind serve`` in a subprocess; yields its base URL once it answers (``https``:
+    with the certificate that ``extra`` names, not checked)."""
     port = free_port()
     log = open(library.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -129,14 +132,14 @@ def server(library: Path, model_dir: Path, *extra: str) -> Iterator[tuple[str, s
          "--port", str(port), *extra],
         env=cli_env(), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base = f"{scheme}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 raise AssertionError(f"server exited: {Path(log.name).read_text()[-2000:]}")
             try:
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                if httpx.get(f"{base}/api/health", timeout=2, verify=False).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -114,4 +114,4 @@ def test_an_upload_is_keyed_by_its_content() -> None:
 )
 def test_a_bad_upload_is_a_problem_not_an_exception(data: bytes, reason: str) -> None:
     problem = Preparer(Preprocessor(CONFIG), CONFIG.size)(Item(name="bad.jpg", data=data))
-    assert problem == Problem("bad.jpg", reason)
+    assert problem == Problem("bad.jpg", reason, key="bad.jpg")  # an item's key: its name

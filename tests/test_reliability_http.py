@@ -253,16 +253,18 @@ def test_token_is_enforced_on_every_write(lib: Library) -> None:
     assert {m for m, _ in writes} >= {"POST", "DELETE"}
     image_id = lib.images(0, 1)[0].id
     files = [("files", ("a.jpg", jpeg(77, (64, 48)), "image/jpeg"))]
-    with TestClient(app) as client:
-        for method, path in writes:
-            url = path.replace("{image_id}", str(image_id))
-            field = "file" if path.endswith("/search/image") else "files"
-            upload = [(field, files[0][1])]
+    for n, (method, path) in enumerate(writes):
+        url = path.replace("{image_id}", str(image_id))
+        field = "file" if path.endswith("/search/image") else "files"
+        upload = [(field, files[0][1])]
+        # One address per operation: more than 10 wrong tokens from one would be 429.
+        with TestClient(app, client=(f"10.0.0.{n}", 1)) as client:
             for auth in (None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer "):
                 headers = {"authorization": auth} if auth else {}
                 r = client.request(method, url, files=upload, headers=headers)
                 assert r.status_code == 401, (method, path, auth, r.status_code)
                 assert r.headers.get("www-authenticate") == "Bearer"
+    with TestClient(app) as client:
         assert lib.count() == 3  # nothing was written or deleted
         ok = client.post("/api/images", files=files, headers={"authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 201

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,9 +54,10 @@ def jpeg_file(folder: Path, name: str, seed: int) -> Path:
 
 
 @contextmanager
-def running(library: Library) -> Iterator[str]:
-    """uvicorn in a thread on a port the OS picked; yields its base URL once it answers."""
-    app = create_app(library, allowed_hosts=["127.0.0.1"])
+def running(library: Library, **options: Any) -> Iterator[str]:
+    """uvicorn in a thread on a port the OS picked; yields its base URL once it answers.
+    ``options`` go to ``create_app`` (e.g. ``auth_required=True``, as off loopback)."""
+    app = create_app(library, allowed_hosts=["127.0.0.1"], **options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -309,7 +309,8 @@ def reindex_cmd(
 @app.command("serve")
 def serve_cmd(
     host: Annotated[
-        str, typer.Option(help="Address to bind; other than loopback needs a token.")
+        str,
+        typer.Option(help="Address to bind; off loopback every request needs a token or login."),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     library: LibraryOpt = None,
@@ -320,11 +321,34 @@ def serve_cmd(
         typer.Option(
             envvar="IMAGEFIND_API_TOKEN",
             show_default=False,
-            help="Bearer token for uploads and deletes.",
+            help="Bearer token for API clients; also a key for the login page.",
+        ),
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            show_default=False, help="A file whose first line is a password for the login page."
+        ),
+    ] = None,
+    public_read: Annotated[
+        bool, typer.Option(help="Off loopback, let anyone see and search; writes still need a key.")
+    ] = False,
+    session_hours: Annotated[float, typer.Option(help="How long a login lasts.", min=0.001)] = 12.0,
+    certfile: Annotated[
+        Path | None, typer.Option(show_default=False, help="TLS certificate (PEM): serve HTTPS.")
+    ] = None,
+    keyfile: Annotated[
+        Path | None, typer.Option(show_default=False, help="The certificate's private key (PEM).")
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            show_default=False,
+            help="Proxies trusted for X-Forwarded-For/-Proto (comma-separated; default 127.0.0.1).",
         ),
     ] = None,
     insecure: Annotated[
-        bool, typer.Option(help="Allow a non-loopback bind without a token.")
+        bool, typer.Option(help="Allow a non-loopback bind with no token or password at all.")
     ] = False,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Per-file upload limit.")] = 10.0,
 ) -> None:
@@ -340,4 +364,10 @@ def serve_cmd(
         insecure=insecure,
         max_upload_mb=max_upload_mb,
         store=store,
+        password_file=password_file,
+        public_read=public_read,
+        session_hours=session_hours,
+        certfile=certfile,
+        keyfile=keyfile,
+        forwarded_allow_ips=forwarded_allow_ips,
     )

@@ -19,6 +19,7 @@ from imagefind.errors import ImagefindError, NotFoundError
 from imagefind.query import MAX_QUERY_LENGTH
 from imagefind.schemas import AddResult, Duplicates, ImageOut, ImagePage, SearchResult, Stats
 from imagefind.search import MAX_K
+from imagefind.web.access import caller_of
 from imagefind.web.errors import CODES, ApiError, ErrorOut, FileError, status_of
 from imagefind.web.state import AppState, get_state, require_write
 from imagefind.web.uploads import read_files, unique_names
@@ -73,7 +74,9 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in codes}
 
 
-router = APIRouter(prefix="/api", responses=_errors(422, 500))
+# Any route may answer 401 (off loopback, without a credential) or 429 (an address blocked
+# after too many wrong ones).
+router = APIRouter(prefix="/api", responses=_errors(401, 422, 429, 500))
 State = Annotated[AppState, Depends(get_state)]
 # SQLite's INTEGER range: a larger id is a 422 here, not an OverflowError (500) in the catalog.
 ImageId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="an image id")]
@@ -92,17 +95,23 @@ class UploadOut(BaseModel):
 
 
 class Health(BaseModel):
+    """``model``, ``model_error`` and ``count`` are null for a caller who may not read the
+    library: the health check is open to anyone, the library's content is not."""
+
     status: Literal["ok", "degraded"]
     model: str | None
     model_error: str | None
-    count: int
+    count: int | None
 
 
 @router.get("/health", response_model=Health)
-def health(state: State) -> Health:
+def health(request: Request, state: State) -> Health:
     """Liveness, and whether searches can run (the model loaded)."""
+    status: Literal["ok", "degraded"] = "degraded" if state.model_error else "ok"
+    if not caller_of(request).may_read:
+        return Health(status=status, model=None, model_error=None, count=None)
     return Health(
-        status="degraded" if state.model_error else "ok",
+        status=status,
         model=state.model_name(),
         model_error=state.model_error,
         count=state.library.count(),
@@ -176,7 +185,7 @@ def image_file(image_id: ImageId, state: State) -> StreamingResponse:
         path,
         MEDIA_TYPES.get(rec.format.upper(), "application/octet-stream"),
         f"image {image_id}: its file {path} is gone; re-run 'imagefind index'",
-        {"Content-Disposition": _inline(name)},
+        {"Content-Disposition": _inline(name), "Cache-Control": "private"},
     )
 
 

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from imagefind.models import DEFAULT_MODEL
 from imagefind.query import MAX_QUERY_LENGTH
+from imagefind.web.access import caller_of
 from imagefind.web.state import get_state
 
 HERE = Path(__file__).resolve().parent
@@ -20,6 +21,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     state = get_state(request)
+    auth, session = state.auth, caller_of(request).session
+    signed_in = session is not None
     return templates.TemplateResponse(
         request,
         "index.html",
@@ -28,7 +31,11 @@ def index(request: Request) -> HTMLResponse:
             "model": state.model_name(),
             "model_error": state.model_error,
             "default_model": DEFAULT_MODEL,
-            "token_required": state.token is not None,
+            # A signed-in browser writes with its session (and CSRF token), not a typed token.
+            "token_required": auth.secrets.token is not None and not signed_in,
+            "login_link": auth.writes_need_auth and auth.secrets.any and not signed_in,
+            "signed_in": signed_in,
+            "csrf_token": auth.sessions.csrf_token(session) if session is not None else "",
             "max_upload_bytes": state.max_upload_bytes,
             "max_query_length": MAX_QUERY_LENGTH,
         },

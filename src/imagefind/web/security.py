@@ -1,9 +1,9 @@
-"""Request guards: body size caps while the body streams in, bearer tokens, same-origin writes
-and defensive response headers. Pure ASGI where it matters, so nothing is buffered first."""
+"""Request guards: body size caps while the body streams in, allowed hosts, same-origin writes
+and defensive response headers (credentials are in ``auth`` and ``access``). Pure ASGI where
+it matters, so nothing is buffered first."""
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 from urllib.parse import urlsplit
@@ -22,6 +22,8 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
+# Everything else (JSON, images, scripts) is never a document that may run or load anything.
+OTHER_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 
 def is_loopback(host: str) -> bool:
@@ -39,17 +41,22 @@ class BodyTooLarge(Exception):
     """Raised from ``receive`` once a body passes its cap; the middleware answers 413."""
 
 
-def _json_message(status: int, error: str, detail: str) -> tuple[Message, Message]:
+def json_message(
+    status: int,
+    error: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    close: bool = False,
+) -> tuple[Message, Message]:
+    """An error answer ``{"error", "detail"}`` as raw ASGI messages, for middleware that
+    answers before the app (and its exception handlers) runs."""
     body = json.dumps({"error": error, "detail": detail}).encode()
-    start: Message = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ],
-    }
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if close:
+        raw.append((b"connection", b"close"))
+    start: Message = {"type": "http.response.start", "status": status, "headers": raw}
     return start, {"type": "http.response.body", "body": body}
 
 
@@ -113,7 +120,7 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _refuse(send: Send, detail: str) -> None:
-        start, body = _json_message(413, "payload_too_large", detail)
+        start, body = json_message(413, "payload_too_large", detail, close=True)
         await send(start)
         await send(body)
 
@@ -131,7 +138,7 @@ class HostCheckMiddleware:
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
             if name not in self.allowed:
-                start, body = _json_message(400, "bad_request", f"unknown host {host!r}")
+                start, body = json_message(400, "bad_request", f"unknown host {host!r}")
                 await send(start)
                 await send(body)
                 return
@@ -139,8 +146,9 @@ class HostCheckMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """nosniff everywhere (originals are served as their own type, never guessed), no framing,
-    no referrer, and a strict CSP on HTML pages."""
+    """On every response: nosniff (originals are served as their own type, never guessed), no
+    framing, no referrer, and a CSP without inline script (the page's), or one that allows
+    nothing at all (everything else)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -159,36 +167,28 @@ class SecurityHeadersMiddleware:
                     (b"referrer-policy", b"no-referrer"),
                 ]
                 content_type = dict(headers).get(b"content-type", b"")
-                if content_type.startswith(b"text/html"):
-                    headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                csp = PAGE_CSP if content_type.startswith(b"text/html") else OTHER_CSP
+                headers.append((b"content-security-policy", csp.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, with_headers)
 
 
-def check_token(request: Request, token: str | None) -> None:
-    """With a token configured, writes need ``Authorization: Bearer <token>``."""
-    if token is None:
-        return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    ):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "this server needs 'Authorization: Bearer <token>' for uploads, searches by image "
-            "and deletes (the token is the server's IMAGEFIND_API_TOKEN)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
 def check_origin(request: Request, allowed: list[str]) -> None:
     """Refuse writes a browser sends on behalf of another site (CSRF): a form on any web page
-    can POST to 127.0.0.1 without a CORS preflight, but its Origin header gives it away."""
+    can POST to 127.0.0.1 without a CORS preflight, but its headers give it away. The
+    browser's own ``Sec-Fetch-Site`` is believed first (a page cannot set it): under
+    ``Referrer-Policy: no-referrer`` a same-origin form posts ``Origin: null``."""
     origin = request.headers.get("origin")
-    if origin is None or origin in allowed:
+    if origin is not None and origin in allowed:
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise ApiError(403, "forbidden", f"cross-site request ({site}) refused")
+        return
+    if origin is None:
         return
     host = request.headers.get("host", "")
     if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():

@@ -1,5 +1,5 @@
 """What the app holds between requests: the library, its model (or why it failed to load),
-the write lock and the security settings."""
+the write lock and the security settings (who may read and write: ``auth``)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from imagefind.errors import ImagefindError, ModelError
 from imagefind.library import Library
 from imagefind.models import ClipModel
 from imagefind.schemas import AddResult, Hit, ImageOut
-from imagefind.web.security import check_origin, check_token
+from imagefind.web.auth import Auth
+from imagefind.web.security import check_origin
 
 
 @dataclass
 class AppState:
     library: Library
     max_upload_bytes: int
-    token: str | None = None
+    auth: Auth
     cors_origins: list[str] = field(default_factory=list)
     model_error: str | None = None
     # Reads run side by side; writes (uploads, deletes) one at a time.
@@ -75,7 +76,6 @@ def get_state(request: Request) -> AppState:
 
 
 def require_write(request: Request) -> None:
-    """Guards every POST and DELETE: same-origin when from a browser, token when configured."""
-    state = get_state(request)
-    check_origin(request, state.cors_origins)
-    check_token(request, state.token)
+    """Guards every POST and DELETE: same-origin when from a browser. Credentials and CSRF
+    tokens were checked before any route ran (``access.AccessMiddleware``)."""
+    check_origin(request, get_state(request).cors_origins)

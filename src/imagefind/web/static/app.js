@@ -28,16 +28,27 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Writes carry the typed API token, or (signed in) the session's CSRF token from the page.
 function authHeaders() {
   const input = $("#token");
   const token = input ? input.value.trim() : "";
-  return token ? { Authorization: `Bearer ${token}` } : {};
+  if (token) return { Authorization: `Bearer ${token}` };
+  const csrf = document.querySelector('meta[name="csrf-token"]');
+  return csrf ? { "X-CSRF-Token": csrf.content } : {};
+}
+
+// A session that expired while the page was open: log in again, then come back here.
+function loginAgain(status) {
+  if (status !== 401 || document.body.dataset.signedIn !== "true") return false;
+  window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+  return true;
 }
 
 async function api(method, url, body) {
   const headers = method === "GET" ? {} : authHeaders();
   const response = await fetch(url, { method, body, headers });
   const data = await response.json().catch(() => ({}));
+  if (loginAgain(response.status)) throw new Error("your session has ended: log in again");
   if (!response.ok) throw new Error(data.detail || `${response.status} ${response.statusText}`);
   return data;
 }
@@ -268,6 +279,7 @@ function uploadOne(file, row) {
       bar.value = 1;
       let data = {};
       try { data = JSON.parse(xhr.responseText); } catch { /* not JSON: use the status */ }
+      if (loginAgain(xhr.status)) return fail("your session has ended: log in again");
       if (xhr.status >= 400) return fail(data.detail || `${xhr.status} ${xhr.statusText}`);
       const dup = (data.duplicates || []).length > 0;
       status.textContent = dup ? "already here" : "added";

@@ -76,6 +76,7 @@ ROUTES: dict[tuple[str, str], Callable[[Library], Call]] = {
     ("GET", "/api/duplicates"): lambda lib: Call("GET", "/api/duplicates"),
     ("GET", "/api/openapi.json"): lambda lib: Call("GET", "/api/openapi.json"),
     ("GET", "/api/docs"): lambda lib: Call("GET", "/api/docs"),
+    ("GET", "/api/docs/assets"): lambda lib: Call("GET", "/api/docs/assets/swagger-ui.css"),
     ("GET", "/static"): lambda lib: Call("GET", "/static/app.js"),
 }
 OPEN = {

@@ -247,3 +247,16 @@ def test_missing_model_message(browser: Browser, tmp_path: Path) -> None:
         page.get_by_test_id("search-button").click()
         expect(page.get_by_test_id("status")).to_contain_text("Search failed")
         shot(page, "web-model-missing.png")
+
+
+def test_the_api_docs_render_offline_under_the_csp(server: str, browser: Browser) -> None:
+    """Swagger UI comes from a package, not a CDN, and runs without inline script."""
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{server}/api/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/api/search").first).to_be_visible()
+    expect(page.locator(".info .title")).to_contain_text("imagefind")
+    shot(page, "web-api-docs.png")
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from imagefind.errors import ImagefindError
 from imagefind.library import Library
-from imagefind.web import api, errors, login, pages
+from imagefind.web import api, docs, errors, login, pages
 from imagefind.web.access import AccessMiddleware
 from imagefind.web.auth import MAX_SECRET_CHARS, Auth
 from imagefind.web.security import (
@@ -80,9 +80,8 @@ def create_app(
         summary="Semantic image search over your own images, with CLIP.",
         version="0.1.0",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # web.docs serves Swagger UI from a package, not a CDN
         redoc_url=None,
-        swagger_ui_oauth2_redirect_url=None,  # an inline-script page nothing here uses
         lifespan=lifespan,
     )
     app.state.imagefind = state
@@ -90,6 +89,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(login.router)
+    docs.install(app)
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
 
     # Added innermost first: the body cap sits outside everything that reads a body; CORS

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from imagefind.cli import app
 from imagefind.models.catalogue import CatalogueEntry, catalogue, names, sources
 from imagefind.models.hub import DEFAULT_MODEL, KNOWN_MODELS
+from tests.test_models_hub import cache as cache  # fixture: a fresh IMAGEFIND_CACHE (autouse)
 
 REQUIRED = {"name", "dim", "multilingual", "cached", "image_size", "download_mb", "recall",
             "recall_source"}  # fmt: skip
@@ -24,14 +25,6 @@ IMMICH_SAMPLE = [
     "ViT-SO400M-16-SigLIP2-384__webli", "RN50__openai", "ViT-H-14-378-quickgelu__dfn5b",
     "XLM-Roberta-Large-ViT-H-14__frozen_laion5b_s13b_b90k", "ViT-gopt-16-SigLIP2-384__webli",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "cache"
-    monkeypatch.setenv("IMAGEFIND_CACHE", str(root))
-    monkeypatch.delenv("IMAGEFIND_MODEL", raising=False)
-    return root
 
 
 def _run(*args: str, code: int = 0) -> str:

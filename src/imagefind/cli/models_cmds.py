@@ -9,6 +9,7 @@ import typer
 
 from imagefind.cli.app import LangOpt, ModelOpt, app, emit_json, stdout
 from imagefind.models import load_model
+from imagefind.models.catalogue import catalogue, sources
 from imagefind.models.hub import (
     DEFAULT_MODEL,
     KNOWN_MODELS,
@@ -23,8 +24,20 @@ app.add_typer(models_app, name="models")
 
 
 @models_app.command("list")
-def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Known models and those in the cache."""
+def list_cmd(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    available: Annotated[
+        bool,
+        typer.Option(
+            "--available",
+            help="The whole immich-app zoo: size, languages, recall, and which are cached.",
+        ),
+    ] = False,
+) -> None:
+    """Known models and those in the cache; with --available, the immich-app zoo catalogue."""
+    if available:
+        _list_available(as_json)
+        return
     cached = {ref.name: ref for ref in cached_models()}
     rows = [
         {
@@ -49,6 +62,38 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         mark = "*" if row["default"] else " "
         state = "cached" if row["cached"] else "      "
         stdout.print(f"{mark} {row['name']:<32} {state}  {row['description']}")
+
+
+def _list_available(as_json: bool) -> None:
+    """The catalogue: a JSON list of objects, or a table with the sources under it."""
+    entries = catalogue()
+    if as_json:
+        emit_json([entry.to_json() for entry in entries])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"immich-app model zoo (cache: {cache_dir()})", title_justify="left")
+    table.add_column("Model", no_wrap=True)
+    table.add_column("Family")
+    for column in ("Dim", "Multilingual", "Image", "Download MB", "Recall % (en)", "Cached"):
+        table.add_column(column, justify="right")
+    for e in entries:
+        table.add_row(
+            e.name + (" (default)" if e.name == DEFAULT_MODEL else ""),
+            e.family,
+            _or_dash(e.dim),
+            "yes" if e.multilingual else "no",
+            _or_dash(e.image_size),
+            _or_dash(e.download_mb),
+            _or_dash(e.recall),
+            "yes" if e.cached else "",
+        )
+    stdout.print(table)
+    stdout.print(f"Recall: {sources()['recall']}. '-': not published.", markup=False)
+
+
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
 
 
 @models_app.command("download")

@@ -95,6 +95,10 @@ def _fetch(ref: ModelRef, repo_id: str) -> None:
             ignore_patterns=IGNORE_PATTERNS,
         )
     except Exception as exc:  # the hub client raises many network and HTTP error types
+        from imagefind.models.catalogue import is_unknown_zoo_name, unknown_model_message
+
+        if is_unknown_zoo_name(ref.name, repo_id):  # a typo, far likelier than a network fault
+            raise ModelNotFoundError(unknown_model_message(ref.name)) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelNotFoundError(_offline_help(ref, first[:300])) from exc
 

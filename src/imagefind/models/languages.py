@@ -33,6 +33,11 @@ BCP47_TO_FLORES: dict[str, str] = {
     "zh-mo": "zho_Hant", "zu": "zul_Latn",
 }  # fmt: skip
 FLORES_CODES = frozenset(BCP47_TO_FLORES.values())
+# What a language picker offers: each primary subtag once, Chinese by script (``zh`` alone
+# would hide that Traditional is there too).
+PICKER_TAGS: tuple[str, ...] = tuple(
+    [*sorted(k for k in BCP47_TO_FLORES if "-" not in k and k != "zh"), "zh-Hans", "zh-Hant"]
+)
 
 
 def to_flores(lang: str | None, model: str = "the model") -> str:

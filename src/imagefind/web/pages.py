@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from imagefind.models import DEFAULT_MODEL
+from imagefind.models.languages import PICKER_TAGS
 from imagefind.query import MAX_QUERY_LENGTH
 from imagefind.web.access import caller_of
 from imagefind.web.state import get_state
@@ -38,5 +39,6 @@ def index(request: Request) -> HTMLResponse:
             "csrf_token": auth.sessions.csrf_token(session) if session is not None else "",
             "max_upload_bytes": state.max_upload_bytes,
             "max_query_length": MAX_QUERY_LENGTH,
+            "query_languages": PICKER_TAGS if state.takes_language() else (),
         },
     )

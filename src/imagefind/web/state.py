@@ -53,6 +53,14 @@ class AppState:
         except ModelError:
             return None
 
+    def takes_language(self) -> bool:
+        """The model reads a query's language (NLLB-CLIP): only then does the page ask for one.
+        Other multilingual models (M-CLIP, SigLIP 2) take any language without being told."""
+        try:
+            return self.model().text_family.language_prefix
+        except ModelError:
+            return False
+
     def add_each(self, uploads: Sequence[tuple[str, bytes]]) -> list[AddResult | ImagefindError]:
         with self.write_lock:
             return self.library.add_each(uploads)

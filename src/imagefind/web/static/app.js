@@ -128,13 +128,16 @@ function setMode(mode) {
 
 function topK() { return Number($("#topk").value); }
 
+
 async function runQuery(query) {
   state.lastQuery = query;
   const k = topK();
   let result;
   try {
     if (query.kind === "text") {
-      result = await api("GET", `/api/search?q=${encodeURIComponent(query.q)}&k=${k}`);
+      const lang = queryLanguage();
+      const langParam = lang ? `&lang=${encodeURIComponent(lang)}` : "";
+      result = await api("GET", `/api/search?q=${encodeURIComponent(query.q)}&k=${k}${langParam}`);
     } else if (query.kind === "similar") {
       result = await api("GET", `/api/images/${query.id}/similar?k=${k}`);
     } else {
@@ -355,6 +358,9 @@ function init() {
     const [file] = event.target.files;
     event.target.value = "";
     if (file) searchByFile(file);
+  });
+  setupLanguage(() => {
+    if (state.lastQuery && state.lastQuery.kind === "text") runQuery(state.lastQuery);
   });
   $("#topk").addEventListener("change", () => { if (state.lastQuery) runQuery(state.lastQuery); });
   $("#threshold").addEventListener("input", applyThreshold);

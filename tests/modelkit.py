@@ -54,6 +54,35 @@ SIZES = {
         ),
         projection_dim=512,
     ),
+    # OpenAI ViT-B/16: B/32's towers with 16-px patches (197 image tokens instead of 50).
+    "b16": dict(
+        text=dict(
+            hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8
+        ),
+        vision=dict(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            patch_size=16,
+        ),
+        projection_dim=512,
+    ),
+    # OpenAI ViT-L/14 (224 px): vision 1024 wide, 24 layers, 16 heads; text 768 wide,
+    # 12 layers, 12 heads; 768-d vectors (open_clip's ViT-L-14.json).
+    "l14": dict(
+        text=dict(
+            hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12
+        ),
+        vision=dict(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            patch_size=14,
+        ),
+        projection_dim=768,
+    ),
 }
 
 

@@ -256,13 +256,38 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
         )
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The README's table, from a results file (no hand copying of numbers)."""
+    lines = [
+        "| size class | zoo name (example) | dim | img/s fp32 | img/s int8 | text ms fp32 "
+        "| text ms int8 | download MB (fp32) | int8 copy MB | published recall (%) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["classes"].values():
+        if "error" in row:
+            lines.append(f"| {row['label']} | not measured: {row['error']} |" + " |" * 8)
+            continue
+        f, i = row["fp32"], row["int8"]
+        recall = "—" if row["published_recall"] is None else f"{row['published_recall']:.2f}"
+        lines.append(
+            f"| {row['label']} | `{row['zoo_name']}` | {f['dim']} | {f['img_per_s']:.2f} "
+            f"| {i['img_per_s']:.2f} | {f['text_ms_median']:.0f} | {i['text_ms_median']:.0f} "
+            f"| {row['parameters'] * 4 / 1e6:.0f} | {row['int8_mb']:.0f} | {recall} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.models", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer text repeats")
     parser.add_argument("--only", default=",".join(SIZE_CLASSES), help="comma-separated classes")
     parser.add_argument("--build-only", action="store_true", help="build the models only")
+    parser.add_argument("--markdown", action="store_true", help="print the README table only")
     parser.add_argument("--out", type=Path, default=RESULTS / "models.json")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in SIZE_CLASSES]
     if unknown:

@@ -20,6 +20,9 @@ def test_measure_dirs_on_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) ->
         assert numbers["img_per_s"] > 0 and numbers["text_ms_median"] > 0
         assert numbers["dim"] == 32 and numbers["batch"] == 2 and numbers["batches"] == 2
     assert "flags" in models.cpu_flags() or models.cpu_flags() == {}
+    row |= {"label": "tiny", "zoo_name": "tiny", "published_recall": None}
+    table = models.markdown({"classes": {"tiny": row}})
+    assert "| tiny | `tiny` | 32 |" in table and table.rstrip().endswith("| — |")
 
 
 def test_size_classes_are_complete() -> None:

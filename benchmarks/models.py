@@ -46,6 +46,7 @@ from typing import Any
 from benchmarks.encoders import QUERY, load_average, machine, random_pixels
 from benchmarks.modelcache import b32_model_dirs, built_model_dirs
 from imagefind.models import ClipModel, load_model
+from tests.modelkit import layers
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE = "https://github.com/mlfoundations/open_clip/tree/main/src/open_clip/model_configs"
@@ -57,12 +58,6 @@ RECALL_SOURCE = (
     "zero-shot image retrieval): https://github.com/immich-app/immich/blob/"
     "01a09bb36ba03cfc135dbe48c886ad68e8d5e720/docs/docs/features/searching.md"
 )
-
-
-def _layers(width: int, mlp: int, depth: int, heads: int) -> dict[str, int]:
-    return dict(
-        hidden_size=width, intermediate_size=mlp, num_hidden_layers=depth, num_attention_heads=heads
-    )
 
 
 @dataclass(frozen=True)
@@ -90,13 +85,13 @@ SIZE_CLASSES: dict[str, SizeClass] = {
                   shapes_from=f"{SOURCE}/ViT-B-16.json"),
         SizeClass("siglip2-b16", "SigLIP2 ViT-B/16", "ViT-B-16-SigLIP2__webli", "siglip", 224, 16,
                   recall=75.19,
-                  spec=dict(layers=_layers(768, 3072, 12, 12), patch_size=16, vocab_size=256000),
+                  spec=dict(layers=layers(768, 3072, 12, 12), patch_size=16, vocab_size=256000),
                   shapes_from=f"{SOURCE}/ViT-B-16-SigLIP2.json"),
         SizeClass("l14", "CLIP ViT-L/14", "ViT-L-14__openai", "clip", 224, 8, recall=60.12,
                   shapes_from=f"{SOURCE}/ViT-L-14.json"),
         SizeClass("so400m", "SigLIP SO400M/14 @384", "ViT-SO400M-14-SigLIP-384__webli", "siglip",
                   384, 2, recall=72.58,
-                  spec=dict(layers=_layers(1152, 4304, 27, 16), patch_size=14, vocab_size=32000),
+                  spec=dict(layers=layers(1152, 4304, 27, 16), patch_size=14, vocab_size=32000),
                   shapes_from=f"{SOURCE}/ViT-SO400M-14-SigLIP-384.json"),
     )
 }  # fmt: skip

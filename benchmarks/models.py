@@ -1,6 +1,7 @@
 """Speed and size of each size class of the zoo on this machine: the README's "Choosing a model".
 
     python -m benchmarks.models [--quick] [--only b32,b16,siglip2-b16,l14,so400m] [--build-only]
+    python -m benchmarks.models --markdown     # the README table, from the results file
 
 Each class is a random-weight transformers checkpoint with the real architecture's shapes
 (nothing is downloaded), exported with ``imagefind.models.export`` (fp32) and quantised with

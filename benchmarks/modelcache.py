@@ -13,6 +13,7 @@ rebuilds what it affects.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -82,3 +83,37 @@ def tiny_model_dir(*, log: Callable[[str], object] = print) -> Path:
         export_clip(ckpt, out)
         (out / STAMP).write_text(stamp)
     return out
+
+
+def built_model_dirs(
+    name: str,
+    build_checkpoint: Callable[[Path], object],
+    *,
+    sources: tuple[str, ...],
+    spec: object = None,
+    log: Callable[[str], object] = print,
+) -> tuple[Path, Path]:
+    """fp32 and int8 directories of any random checkpoint ``build_checkpoint`` writes, under
+    ``CACHE/NAME-*``: the big size classes take minutes to export, so they are built once.
+    ``sources`` are the files and ``spec`` (JSON-able: the shapes) whose change rebuilds them,
+    besides the exporter and the quantiser."""
+    from imagefind.models.export import export_clip
+    from imagefind.models.quantize import quantize_model
+
+    ckpt, fp32, int8 = (CACHE / f"{name}-{kind}" for kind in ("checkpoint", "fp32", "int8"))
+    shapes = name + json.dumps(spec, sort_keys=True)
+    fp32_stamp = _source_stamp("src/imagefind/models/export.py", *sources, extra=shapes)
+    int8_stamp = _source_stamp("src/imagefind/models/quantize.py", extra=fp32_stamp)
+    if not _ready(fp32, fp32_stamp):
+        shutil.rmtree(ckpt, ignore_errors=True)
+        log(f"building the random {name} checkpoint in {ckpt} ...")
+        build_checkpoint(ckpt)
+        log(f"exporting it to {fp32} ...")
+        export_clip(ckpt, fp32)
+        (fp32 / STAMP).write_text(fp32_stamp)
+        shutil.rmtree(ckpt, ignore_errors=True)  # GBs for the big ones; the export is the cache
+    if not _ready(int8, int8_stamp):
+        log(f"quantising it to {int8} ...")
+        quantize_model(fp32, int8)
+        (int8 / STAMP).write_text(int8_stamp)
+    return fp32, int8

@@ -92,24 +92,36 @@ def fast_tokenizer(tok: Any, context: int) -> Any:
     )
 
 
-def siglip_checkpoint(out: Path, seed: int = 0, image_size: int = 64) -> Path:
+def siglip_checkpoint(
+    out: Path,
+    seed: int = 0,
+    image_size: int = 64,
+    *,
+    layers: dict[str, int] | None = None,
+    patch_size: int = 16,
+    vocab_size: int | None = None,
+) -> Path:
     """A random SiglipModel checkpoint as current transformers save it: the image settings
-    in processor_config.json (nested ``image_processor``), no preprocessor_config.json."""
+    in processor_config.json (nested ``image_processor``), no preprocessor_config.json.
+    ``layers`` (both towers) and ``vocab_size`` give benchmarks a real model's shapes; the
+    tokenizer stays the small one (the embedding table is sized, its tokens are not used)."""
     import torch
     from transformers import SiglipConfig, SiglipModel
 
     tok = unigram_tokenizer("t5")
-    layers = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    layers = layers or dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2
+    )
     config = SiglipConfig(
         text_config=dict(
-            vocab_size=tok.get_vocab_size(),
+            vocab_size=max(vocab_size or 0, tok.get_vocab_size()),
             max_position_embeddings=SIGLIP_CONTEXT,
             pad_token_id=tok.token_to_id("<pad>"),
             eos_token_id=tok.token_to_id("</s>"),
             bos_token_id=tok.token_to_id("<s>"),
             **layers,
         ),
-        vision_config=dict(image_size=image_size, patch_size=16, **layers),
+        vision_config=dict(image_size=image_size, patch_size=patch_size, **layers),
     )
     torch.manual_seed(seed)
     SiglipModel(config).eval().save_pretrained(out)

@@ -23,6 +23,18 @@ _SHAPES_LAYERS = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2
 )
 
+
+def layers(width: int, mlp: int, depth: int, heads: int) -> dict[str, int]:
+    """A transformer tower's shape as transformers' configs spell it."""
+    return dict(
+        hidden_size=width, intermediate_size=mlp, num_hidden_layers=depth, num_attention_heads=heads
+    )
+
+
+# OpenAI CLIP's base towers: ViT-B (768 wide, 12 layers) and a 512-wide, 12-layer text side.
+_VIT_B = layers(768, 3072, 12, 12)
+_CLIP_B_TEXT = layers(512, 2048, 12, 8)
+
 SIZES = {
     # Wider and finer than "tiny", for 64-px pictures: learns coloured shapes in seconds.
     "shapes": dict(
@@ -41,18 +53,15 @@ SIZES = {
         projection_dim=32,
     ),
     # OpenAI ViT-B/32's shapes: same FLOPs as the real model, for benchmarks.
-    "b32": dict(
-        text=dict(
-            hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8
-        ),
-        vision=dict(
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            patch_size=32,
-        ),
-        projection_dim=512,
+    "b32": dict(text=_CLIP_B_TEXT, vision=dict(patch_size=32, **_VIT_B), projection_dim=512),
+    # OpenAI ViT-B/16: B/32's towers with 16-px patches (197 image tokens instead of 50).
+    "b16": dict(text=_CLIP_B_TEXT, vision=dict(patch_size=16, **_VIT_B), projection_dim=512),
+    # OpenAI ViT-L/14 (224 px): vision 1024 wide, 24 layers, 16 heads; text 768 wide,
+    # 12 layers, 12 heads; 768-d vectors (open_clip's ViT-L-14.json).
+    "l14": dict(
+        text=layers(768, 3072, 12, 12),
+        vision=dict(patch_size=14, **layers(1024, 4096, 24, 16)),
+        projection_dim=768,
     ),
 }
 

@@ -63,6 +63,9 @@ def _name_io(path: Path, input_name: str) -> None:
     onnx.checker.check_model(model)
     # Weights in a data file beside the graph: onnxruntime maps it instead of parsing one big
     # protobuf, which makes a cold text query's session load about three times faster.
+    # A graph over 2 GB arrives from torch with its weights in that very file, now loaded into
+    # memory; onnx appends to an existing file, which would leave every weight in it twice.
+    path.with_name(f"{path.name}.data").unlink(missing_ok=True)
     onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
               location=f"{path.name}.data", size_threshold=1024)
 

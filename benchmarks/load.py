@@ -29,19 +29,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import random
-import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,17 +46,29 @@ import httpx
 import numpy as np
 
 from benchmarks import git_commit
-from benchmarks.cli_query import VENV_BIN, _env
-from benchmarks.data import DATA, vector_library
+from benchmarks.data import DATA
 from benchmarks.encoders import load_average, machine
-from benchmarks.http_query import Server, _cpu_seconds, queries
+from benchmarks.http_query import queries
+from benchmarks.kills import run_kills
+from benchmarks.loadkit import (
+    LOCKED,
+    SESSION_COOKIE,
+    TOKEN,
+    UPLOAD_SEEDS,
+    Log,
+    Shared,
+    auth_args,
+    base_library,
+    fresh_copy,
+    id_range,
+    jpeg,
+    serving,
+)
+from benchmarks.loadreport import _lscpu, failures, render
 from benchmarks.modelcache import tiny_model_dir
+from benchmarks.serverproc import MemorySampler, _family_cpu, _log_problems
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TOKEN = "load-benchmark-token"
-SESSION_COOKIE = "imagefind_session"
-LOCKED = "database is locked"
-Log = Callable[[str], object]
 
 # The mix each client draws from: weights, not counts.
 MIX = {
@@ -81,93 +88,8 @@ ENDPOINTS = {
     "login": "POST /login",
     "cookie_read": "GET /api/images (session cookie only)",
 }
-UPLOAD_SEEDS = 1_000_000  # generated uploads start here; each seed is used once
 QUERY_IMAGE_SEEDS = 900_000  # the images sent as image-search queries
 _EXTRA_QUERIES = ["beach + sunset - people", "2:dog + cat", "a red car - night", "#1 + snow"]
-
-
-def jpeg(seed: int) -> bytes:
-    """A small natural-looking JPEG, different for every seed."""
-    from tests.crashkit import jpeg as photo
-
-    return photo(seed, (96, 72))
-
-
-# --- the library ----------------------------------------------------------------------------
-
-
-def base_library(images: int, model_dir: Path, data: Path, log: Log) -> Path:
-    """A library of ``images`` inserted rows bound to the model, each with a thumbnail so
-    that any id can be fetched; built once under ``data``, then copied for each run."""
-    import sqlite3
-
-    from imagefind.files import LibraryFiles
-    from imagefind.models import load_model
-    from tests.synth import natural_image
-
-    model = load_model(str(model_dir))
-    folder = vector_library(
-        images, model.name, model.fingerprint(), dim=model.dim, log=log, data=data
-    )
-    marker = folder / "bench-thumbs.json"
-    if not marker.is_file():
-        log(f"writing {images:,} thumbnails in {folder} ...")
-        variants = []
-        for seed in range(16):
-            buf = io.BytesIO()
-            natural_image(64, 48, seed=seed).save(buf, "WEBP", quality=60)
-            variants.append(buf.getvalue())
-        files = LibraryFiles(folder)
-        with closing(sqlite3.connect(folder / "catalog.sqlite3")) as conn:
-            for i, (sha,) in enumerate(conn.execute("SELECT sha256 FROM images")):
-                files.put_thumb(sha, variants[i % len(variants)])
-        marker.write_text(json.dumps({"thumbnails": images}))
-    return folder
-
-
-def fresh_copy(base: Path, dest: Path) -> Path:
-    """A copy of the base library to change freely (uploads, deletes, kills)."""
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(base, dest, ignore=shutil.ignore_patterns("bench-serve.log"))
-    return dest
-
-
-def id_range(library: Path) -> tuple[int, int]:
-    import sqlite3
-
-    with closing(sqlite3.connect(library / "catalog.sqlite3")) as conn:
-        low, high = conn.execute("SELECT min(id), max(id) FROM images").fetchone()
-    return int(low), int(high)
-
-
-def auth_args() -> list[str]:
-    """The token, and the server's option that forces auth on loopback when it has one
-    (read from ``imagefind serve --help``: ``--require-auth`` or an ``--auth`` flag)."""
-    help_text = subprocess.run(
-        [str(VENV_BIN / "imagefind"), "serve", "--help"],
-        env={**_env(), "COLUMNS": "200", "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    args = ["--token", TOKEN]
-    for flag in ("--require-auth", "--auth"):
-        # A flag, not an option taking a value (typer writes those as `--auth TEXT`).
-        if re.search(rf"(?<![\w-]){flag}(?![\w-])(?!\s+[A-Z]{{2,}})", help_text):
-            args.append(flag)
-            break
-    return args
-
-
-@contextmanager
-def serving(library: Path, model_dir: Path, args: list[str]) -> Iterator[Server]:
-    with Server(
-        library, ["--model", str(model_dir), *args], headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as server:
-        yield server
-
-
-# --- what the clients record ----------------------------------------------------------------
 
 
 @dataclass
@@ -210,27 +132,6 @@ class Tally:
                 "max_ms": round(float(ms.max()), 1),
             }
         return out
-
-
-@dataclass
-class Shared:
-    """What all clients draw from: the base library's ids and the live uploads."""
-
-    first_id: int
-    last_id: int
-    seeds: Iterator[int]
-    live_uploads: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_seed(self) -> int:
-        with self.lock:
-            return next(self.seeds)
-
-    def thumbnail_id(self, rng: random.Random) -> int:
-        with self.lock:
-            if self.live_uploads and rng.random() < 0.3:
-                return rng.choice(self.live_uploads)
-        return rng.randint(self.first_id, self.last_id)
 
 
 def _timed(
@@ -319,71 +220,6 @@ def login_probe(base: str) -> dict[str, Any]:
     r = httpx.get(f"{base}/api/images", params={"limit": 1})
     out["read_without_credentials"] = r.status_code
     return out
-
-
-# --- the server's memory --------------------------------------------------------------------
-
-
-def _family(pid: int) -> list[int]:
-    """A process and its descendants (Linux ``/proc/<pid>/task/*/children``)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*/children"):
-            with suppress(OSError):
-                todo += [int(c) for c in task.read_text().split()]
-    return out
-
-
-def _status_kib(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-class MemorySampler:
-    """The server's resident memory (with its children's), sampled every 0.2 s; the kernel's
-    own peak (VmHWM) read at the end covers spikes between samples."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_kib = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.wait(0.2):
-            rss = sum(_status_kib(p, "VmRSS") for p in _family(self.pid))
-            self.peak_kib = max(self.peak_kib, rss)
-
-    def __enter__(self) -> MemorySampler:
-        self.start_kib = sum(_status_kib(p, "VmRSS") for p in _family(self.pid))
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.hwm_kib = sum(_status_kib(p, "VmHWM") for p in _family(self.pid))
-
-    def result(self) -> dict[str, float]:
-        return {
-            "rss_before_load_mib": round(self.start_kib / 1024, 1),
-            "peak_rss_sampled_mib": round(self.peak_kib / 1024, 1),
-            "peak_vmhwm_mib": round(self.hwm_kib / 1024, 1),
-        }
-
-
-def _log_problems(library: Path, since: int = 0) -> dict[str, int]:
-    """Tracebacks and "database is locked" in the server's log, after byte ``since``."""
-    log_file = library / "bench-serve.log"
-    text = log_file.read_bytes()[since:].decode(errors="replace") if log_file.is_file() else ""
-    return {"tracebacks": text.count("Traceback"), "database_locked": text.count(LOCKED)}
 
 
 # --- after the load: is every acknowledged upload there? ------------------------------------
@@ -500,205 +336,6 @@ def run_load(
         "login_probe": probe,
         "verify": checked,
     }
-
-
-def _family_cpu(pid: int) -> float:
-    return sum(_cpu_seconds(p) for p in _family(pid))
-
-
-# --- the kill test --------------------------------------------------------------------------
-
-
-def _uploader(base: str, shared: Shared, acked: dict[int, str], stop: threading.Event) -> None:
-    """Uploads until told to stop or the server dies; an upload counts once answered 2xx."""
-    with httpx.Client(
-        base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
-    ) as http:
-        while not stop.is_set():
-            n = shared.next_seed()
-            data = jpeg(n)
-            files = [("files", (f"kill-{n}.jpg", data, "image/jpeg"))]
-            try:
-                r = http.post("/api/images", files=files)
-            except httpx.HTTPError:
-                return  # killed mid-request: never acknowledged
-            if r.is_success:
-                with shared.lock:
-                    acked.update(
-                        {a["id"]: hashlib.sha256(data).hexdigest() for a in r.json()["added"]}
-                    )
-
-
-def run_kills(
-    base_lib: Path, model_dir: Path, rounds: int, uploaders: int, data: Path, log: Log
-) -> dict[str, Any]:
-    """SIGKILL the server mid-uploads ``rounds`` times on one library; after each kill the
-    catalog checks clean and every acknowledged upload is there, by id and by content."""
-    from imagefind.files import LibraryFiles
-    from tests.crashkit import catalog_rows, integrity, kill
-
-    library = fresh_copy(base_lib, data / "load-kills")
-    rng = random.Random(20241127)
-    shared = Shared(0, 0, iter(range(2 * UPLOAD_SEEDS, 3 * UPLOAD_SEEDS)))
-    acked: dict[int, str] = {}  # id -> sha256 of the bytes sent, every round
-    args = auth_args()
-    per_round = []
-    for n in range(rounds):
-        before = len(acked)
-        log_offset = (library / "bench-serve.log").stat().st_size if n else 0
-        with serving(library, model_dir, args) as server:
-            stop = threading.Event()
-            threads = [
-                threading.Thread(target=_uploader, args=(server.base, shared, acked, stop))
-                for _ in range(uploaders)
-            ]
-            for t in threads:
-                t.start()
-            delay = rng.uniform(1.0, 4.0)
-            time.sleep(delay)
-            killed = kill(server.proc)
-            stop.set()
-            for t in threads:
-                t.join(60)
-            startup = server.startup_s
-        rows = catalog_rows(library)
-        files = LibraryFiles(library)
-        missing = [i for i in acked if i not in rows]
-        wrong = [i for i, sha in acked.items() if i in rows and rows[i][1] != sha]
-        no_file = [
-            i
-            for i, sha in acked.items()
-            if (p := files.find_upload(sha)) is None or _file_sha(p) != sha
-        ]
-        per_round.append(
-            {
-                "round": n + 1,
-                "startup_s": round(startup, 2),
-                "killed_after_s": round(delay, 2),
-                "sigkill_while_running": killed,
-                "acknowledged": len(acked) - before,
-                "acknowledged_total": len(acked),
-                "integrity_check": integrity(library),
-                "missing": len(missing),
-                "wrong_content": len(wrong),
-                "original_missing": len(no_file),
-                "server_log": _log_problems(library, log_offset),
-            }
-        )
-        log(f"  kill {n + 1}: {per_round[-1]}")
-    with (
-        serving(library, model_dir, args) as server,
-        httpx.Client(base_url=server.base, headers=server.headers, timeout=60) as http,
-    ):
-        over_http = sum(
-            http.get(f"/api/images/{i}").json().get("sha256") == sha for i, sha in acked.items()
-        )
-    return {
-        "rounds": per_round,
-        "uploaders": uploaders,
-        "kills": sum(r["sigkill_while_running"] for r in per_round),
-        "acknowledged": len(acked),
-        "lost": sum(r["missing"] + r["wrong_content"] for r in per_round[-1:]),
-        "integrity_ok": all(r["integrity_check"] == "ok" for r in per_round),
-        "present_over_http_after_restart": over_http,
-    }
-
-
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-# --- report ---------------------------------------------------------------------------------
-
-
-def _lscpu() -> dict[str, str]:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    keep = ("Model name", "CPU(s)", "Thread(s) per core", "Flags")
-    return {k: fields[k].strip() for k in keep if k in fields}
-
-
-def render(result: dict[str, Any]) -> str:
-    """Markdown: the README's "Load and faults" figures."""
-    lines = []
-    m = result["machine"]
-    lines.append(
-        f"Run of {result['when']}, commit {result['commit']}, {m['cpu']} with "
-        f"{m['cpu_count']} CPUs, {result['model']}; `{result['command']}`."
-    )
-    load = result.get("load")
-    if load:
-        mem = load["memory"]
-        lines.append(
-            f"\n**Load**: {load['clients']} clients for {load['seconds']:.0f} s on "
-            f"{load['images_at_start']:,} images: {load['requests']:,} requests "
-            f"({load['requests_per_s']}/s), server cores busy {load['server_cores_busy']}, "
-            f"**{load['responses_5xx']} responses 5xx**, {load['transport_errors']} dropped "
-            f"connections, **{load['database_locked']} "
-            f"'database is locked'** (server log: {load['server_log']}), peak server memory "
-            f"**{mem['peak_vmhwm_mib']:.0f} MiB** (VmHWM; {mem['rss_before_load_mib']:.0f} MiB "
-            f"before the load).\n"
-        )
-        lines.append("| endpoint | requests | statuses | p50 ms | p95 ms | p99 ms |")
-        lines.append("|---|---|---|---|---|---|")
-        for row in load["endpoints"].values():
-            statuses = ", ".join(f"{k}: {v}" for k, v in row["statuses"].items())
-            lines.append(
-                f"| `{row['endpoint']}` | {row['count']:,} | {statuses} | {row['p50_ms']:.0f} "
-                f"| {row['p95_ms']:.0f} | {row['p99_ms']:.0f} |"
-            )
-        v = load["verify"]
-        lines.append(
-            f"\nUploads: {v['acknowledged_uploads']} answered 2xx, {v['deleted']} of them "
-            f"deleted; of the {v['expected_present']} left, {v.get('present by id', 0)} found "
-            f"by id and {v.get('top hit of its own bytes', 0)} the top hit (score >= 0.99) of "
-            f"an image search with their own bytes (all checked): **{v['lost']} lost**. "
-            f"Login probe: {load['login_probe']}."
-        )
-    kills = result.get("kills")
-    if kills:
-        lines.append(
-            f"\n**Kills**: {kills['kills']} SIGKILLs mid-upload ({kills['uploaders']} "
-            f"uploaders), {kills['acknowledged']} uploads answered 2xx, **{kills['lost']} "
-            f"lost**, integrity_check ok every time: {kills['integrity_ok']}; after a last "
-            f"restart {kills['present_over_http_after_restart']} found over HTTP.\n"
-        )
-        lines.append("| round | killed after s | acknowledged | integrity | missing | restart s |")
-        lines.append("|---|---|---|---|---|---|")
-        for r in kills["rounds"]:
-            lines.append(
-                f"| {r['round']} | {r['killed_after_s']} | {r['acknowledged']} | "
-                f"{r['integrity_check']} | {r['missing'] + r['wrong_content']} | "
-                f"{r['startup_s']} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def failures(result: dict[str, Any]) -> list[str]:
-    """What the issue says must be zero, where it is not."""
-    out = []
-    load = result.get("load")
-    if load:
-        if load["responses_5xx"]:
-            out.append(f"{load['responses_5xx']} responses 5xx: {load['examples_5xx'][:3]}")
-        if load["transport_errors"] or load["server_log"]["tracebacks"]:
-            out.append(
-                f"{load['transport_errors']} connections dropped, "
-                f"{load['server_log']['tracebacks']} tracebacks in the server log"
-            )
-        if load["database_locked"] or load["server_log"]["database_locked"]:
-            out.append("'database is locked' seen")
-        if load["verify"]["lost"] or load["verify"]["problems"]:
-            out.append(f"uploads lost or not found: {load['verify']['problems'][:3]}")
-    kills = result.get("kills")
-    if kills and (kills["lost"] or not kills["integrity_ok"]):
-        out.append(f"kill test: {kills['lost']} lost, integrity ok: {kills['integrity_ok']}")
-    if kills and kills["present_over_http_after_restart"] != kills["acknowledged"]:
-        out.append("kill test: not every acknowledged upload found over HTTP after restart")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

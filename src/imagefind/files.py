@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 try:
@@ -144,8 +144,15 @@ class LibraryFiles:
         return removed
 
     def size_bytes(self) -> int:
+        """Bytes of thumbnails and uploads. A file that a writer renames or removes while it is
+        counted (an atomic write's temporary file, a collected orphan) is passed over: a
+        library being indexed must still answer its stats."""
         total = 0
         for folder in (self.thumbs, self.uploads):
-            if folder.is_dir():
-                total += sum(p.stat().st_size for p in folder.glob("*/*") if p.is_file())
+            if not folder.is_dir():
+                continue
+            for path in folder.glob("*/*"):
+                with suppress(OSError):
+                    if path.is_file():
+                        total += path.stat().st_size
         return total

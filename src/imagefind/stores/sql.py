@@ -206,6 +206,16 @@ class SqlStore:
         with self._guard() as conn:
             return [int(row[0]) for row in conn.execute("SELECT id FROM images ORDER BY id")]
 
+    def _vectors_query(self, ids: Sequence[int] | None) -> tuple[str, tuple[object, ...]]:
+        """The SELECT behind ``vectors()``: (id, vector) rows ordered by id, all or ``ids``."""
+        where = ""
+        params: tuple[object, ...] = ()
+        if ids is not None:
+            condition, param = self._id_list(ids)
+            where, params = f"WHERE image_id {condition} ", (param,)
+        column = self.VECTOR_COLUMN
+        return f"SELECT image_id, {column} FROM vectors {where}ORDER BY image_id", params
+
     def generation(self) -> int:
         """The change counter, read from the database each time (other processes write)."""
         with self._guard() as conn:

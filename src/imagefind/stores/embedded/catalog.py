@@ -148,16 +148,7 @@ class Catalog(SqlStore):
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(int64 ids, float32 [N, D] vectors), ordered by id; unknown ids are left out."""
         with self._guard() as conn:
-            if ids is None:
-                rows = conn.execute(
-                    "SELECT image_id, vector FROM vectors ORDER BY image_id"
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    f"SELECT image_id, vector FROM vectors WHERE image_id {_IN_IDS} "
-                    "ORDER BY image_id",
-                    (json.dumps([int(i) for i in ids]),),
-                ).fetchall()
+            rows = conn.execute(*self._vectors_query(ids)).fetchall()
             model = self.model()
         if not rows:
             return np.empty(0, np.int64), np.empty((0, model.dim if model else 0), np.float32)

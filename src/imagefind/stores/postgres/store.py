@@ -165,14 +165,8 @@ class PostgresStore(SqlStore):
 
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(int64 ids, float32 [N, D] vectors), ordered by id; unknown ids are left out."""
-        where, params = (
-            ("", ()) if ids is None else ("WHERE image_id = ANY(%s)", ([int(i) for i in ids],))
-        )
         with self._guard() as conn, conn.cursor(binary=True) as cur:
-            rows = cur.execute(
-                f"SELECT image_id, embedding FROM vectors {where} ORDER BY image_id",
-                params,
-            ).fetchall()
+            rows = cur.execute(*self._vectors_query(ids)).fetchall()
         if not rows:
             model = self.model()
             return np.empty(0, np.int64), np.empty((0, model.dim if model else 0), np.float32)

@@ -165,9 +165,7 @@ def _connect(address: str | None) -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise ImagefindError(
-            "--ray needs the 'ray' extra (pip install 'imagefind[ray]')"
-        ) from exc
+        raise ImagefindError("--ray needs the 'ray' extra (pip install 'imagefind[ray]')") from exc
     if not ray.is_initialized():
         try:
             ray.init(address=address or None, include_dashboard=False, log_to_driver=False)

@@ -226,9 +226,7 @@ class Library:
         ``name`` is what an upload is called; without one it shows as ``upload <sha256>``."""
         return self.add_many([(name, data)])[0]
 
-    def add_many(
-        self, uploads: Sequence[tuple[str | None, bytes | str | Path]]
-    ) -> list[AddResult]:
+    def add_many(self, uploads: Sequence[tuple[str | None, bytes | str | Path]]) -> list[AddResult]:
         """Store uploads; raises for the first bad one only after the good ones are in."""
         results = []
         for outcome in self.add_each(uploads):

@@ -60,9 +60,7 @@ def _progress(label: str) -> "Progress":
     )
 
 
-def _print_hits(
-    hits: list[Hit], as_json: bool, query: str, kind: Literal["text", "image"]
-) -> None:
+def _print_hits(hits: list[Hit], as_json: bool, query: str, kind: Literal["text", "image"]) -> None:
     if as_json:
         emit_json(SearchResult(query=query, kind=kind, hits=hits))
         return

@@ -66,8 +66,14 @@ def _name_io(path: Path, input_name: str) -> None:
     # A graph over 2 GB arrives from torch with its weights in that very file, now loaded into
     # memory; onnx appends to an existing file, which would leave every weight in it twice.
     path.with_name(f"{path.name}.data").unlink(missing_ok=True)
-    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-              location=f"{path.name}.data", size_threshold=1024)
+    onnx.save(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=f"{path.name}.data",
+        size_threshold=1024,
+    )
 
 
 def _wrappers(torch: Any, model: Any) -> tuple[Any, Any]:
@@ -172,9 +178,7 @@ def export_clip(source: str | Path, out: Path, *, fixed_batch: bool = False) -> 
         text_axes = {} if fixed_batch else {0: Dim("batch")}
         if not siglip and not fixed_batch:
             text_axes[1] = Dim("seq", min=2, max=context)
-        _export_graph(
-            torch, textual, ids, staging / "textual" / "model.onnx", "text", text_axes
-        )
+        _export_graph(torch, textual, ids, staging / "textual" / "model.onnx", "text", text_axes)
         with torch.no_grad():
             dim = int(visual(torch.zeros(1, 3, size, size)).shape[-1])
         _write_configs(staging, model, tokenizer, processor, size, context, dim)

@@ -1,4 +1,4 @@
-"""What both SQL stores share: the images table's columns, the row ↔ record mapping, and every
+"""What both SQL stores share: the row ↔ record mapping and every
 statement that reads alike in SQLite and PostgreSQL. A store supplies its dialect: how it
 writes a parameter, a list of ids and a vector, and how it opens a transaction.
 
@@ -13,74 +13,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, fields
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from imagefind.errors import LibraryError, NotFoundError
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
-
-# The images table's columns as ImageRecord takes them, for every SELECT and RETURNING.
-RECORD_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
-_NEW_COLUMNS = [f.name for f in fields(NewImage)]  # what an insert or an update writes
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of the images table, in a type both dialects spell their own way."""
-
-    name: str
-    kind: str  # a key of the dialect's type map: "id", "path", "text", "int", "real"
-    constraint: str = ""
-
-
-IMAGE_COLUMNS: tuple[Column, ...] = (
-    Column("id", "id"),
-    Column("path", "path", "UNIQUE"),
-    Column("upload_key", "text", "UNIQUE"),
-    Column("sha256", "text", "NOT NULL"),
-    Column("size", "int", "NOT NULL"),
-    Column("mtime", "real"),
-    Column("width", "int", "NOT NULL"),
-    Column("height", "int", "NOT NULL"),
-    Column("format", "text", "NOT NULL"),
-    Column("taken_at", "text"),
-    Column("added_at", "real", "NOT NULL"),
-    Column("name", "text"),
-)
-"""In ImageRecord's order. A new column is appended here and added by a migration of each
-store (``ALTER TABLE``); the tables' creation below is history and takes a prefix."""
-
-
-def create_images(types: dict[str, str], columns: Sequence[Column]) -> str:
-    """The ``CREATE TABLE images`` statement of one dialect."""
-    body = ",\n        ".join(f"{c.name} {types[c.kind]} {c.constraint}".rstrip() for c in columns)
-    return (
-        f"CREATE TABLE images (\n        {body},\n"
-        "        CHECK (path IS NOT NULL OR upload_key IS NOT NULL))"
-    )
-
-
-def first_schema(types: dict[str, str], columns: Sequence[Column], vector: str) -> list[str]:
-    """A store's first tables, in its dialect: images, vectors (``vector`` names the column
-    and its type), meta with the generation counter."""
-    return [
-        create_images(types, columns),
-        "CREATE INDEX images_sha256 ON images (sha256)",
-        "CREATE INDEX images_newest ON images (added_at DESC, id DESC)",
-        f"""CREATE TABLE vectors (
-        image_id {types["int"]} PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
-        {vector} NOT NULL)""",
-        "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
-        "INSERT INTO meta (key, value) VALUES ('generation', '0')",
-    ]
-
-
-def columns_until(last: str) -> tuple[Column, ...]:
-    """The columns up to ``last``, included: a table as an early migration created it."""
-    names = [c.name for c in IMAGE_COLUMNS]
-    return IMAGE_COLUMNS[: names.index(last) + 1]
+from imagefind.stores.columns import NEW_COLUMNS, RECORD_COLUMNS
 
 
 class SqlStore:
@@ -281,10 +221,10 @@ class SqlStore:
     def _upsert(self, conn: Any, item: NewImage, now: float) -> int:
         """Insert or update one image row; return its id."""
         key = "path" if item.path is not None else "upload_key"
-        columns = [*_NEW_COLUMNS, "added_at"]
+        columns = [*NEW_COLUMNS, "added_at"]
         marks = ", ".join([self.PLACEHOLDER] * len(columns))
         kept = {"path", "upload_key", "name"}  # the key, and an upload's first name
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _NEW_COLUMNS if c not in kept)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in NEW_COLUMNS if c not in kept)
         row = conn.execute(
             f"INSERT INTO images ({', '.join(columns)}) VALUES ({marks}) "
             f"ON CONFLICT ({key}) DO UPDATE SET {updates}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from imagefind.stores.sql import columns_until, first_schema
+from imagefind.stores.columns import columns_until, first_schema
 
 TYPES = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT",  # never reused: ids leak into caches and URLs

@@ -20,7 +20,7 @@ from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from imagefind.records import ModelIdentity, checked_vectors
-from imagefind.stores.sql import columns_until, first_schema
+from imagefind.stores.columns import columns_until, first_schema
 
 # Advisory-lock namespace (the first key of the two-int form): migrations, model binding and
 # workers' liveness locks live under it, clear of any other application's locks.

@@ -213,3 +213,50 @@ class ImagePage:
     """How many newer images come before this page"""
     limit: int
     items: list[ImageOut]
+
+
+@dataclass(kw_only=True)
+class FacetCount:
+    __pydantic_config__ = _PYDANTIC
+
+    value: str
+    count: int
+
+
+@dataclass(kw_only=True)
+class YearFacet:
+    __pydantic_config__ = _PYDANTIC
+
+    year: str
+    count: int
+    months: list[FacetCount]
+    """YYYY-MM, in order"""
+
+
+@dataclass(kw_only=True)
+class PlaceFacet:
+    __pydantic_config__ = _PYDANTIC
+
+    city: str | None
+    region: str | None
+    country: str | None
+    country_code: str | None
+    count: int
+
+
+@dataclass(kw_only=True)
+class Facets:
+    """The values a filter bar offers, with how many images have each (most first)."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    total: int
+    undated: int
+    """Images with no date taken (no date filter lets them through)"""
+    years: list[YearFacet]
+    cameras: list[FacetCount]
+    places: list[PlaceFacet]
+    folders: list[FacetCount]
+    """Folders holding images directly (a folder filter also takes its subfolders)"""
+    formats: list[FacetCount]
+    orientations: list[FacetCount]

@@ -122,3 +122,5 @@ def run_kills(
 
 def _file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+

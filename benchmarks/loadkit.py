@@ -129,3 +129,5 @@ class Shared:
             if self.live_uploads and rng.random() < 0.3:
                 return rng.choice(self.live_uploads)
         return rng.randint(self.first_id, self.last_id)
+
+

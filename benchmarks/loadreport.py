@@ -95,3 +95,5 @@ def failures(result: dict[str, Any]) -> list[str]:
     if kills and kills["present_over_http_after_restart"] != kills["acknowledged"]:
         out.append("kill test: not every acknowledged upload found over HTTP after restart")
     return out
+
+

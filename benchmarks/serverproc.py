@@ -77,3 +77,5 @@ def _log_problems(library: Path, since: int = 0) -> dict[str, int]:
 
 def _family_cpu(pid: int) -> float:
     return sum(_cpu_seconds(p) for p in _family(pid))
+
+

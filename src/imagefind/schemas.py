@@ -203,14 +203,14 @@ class Removed:
 
 @dataclass(kw_only=True)
 class ImagePage:
-    """One page of the library, newest first."""
+    """One page of the library (or of the images passing filters), in the order asked."""
 
     __pydantic_config__ = _PYDANTIC
 
     total: int
-    """Images in the whole library"""
+    """Images passing the filters (without any: the whole library)"""
     offset: int
-    """How many newer images come before this page"""
+    """How many images come before this page, in its order"""
     limit: int
     items: list[ImageOut]
 

@@ -4,6 +4,8 @@ and clustered vectors, written straight into a store (no model, no image files).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from imagefind.records import ModelIdentity, NewImage
@@ -68,3 +70,58 @@ def fill(store: Store, n: int) -> tuple[list[NewImage], np.ndarray, np.ndarray]:
         ids += store.add(rows[start : start + 500], vectors[start : start + 500])
     stored = vectors.astype(np.float16).astype(np.float32)
     return rows, np.array(ids, dtype=np.int64), stored
+
+
+# --- a small real library (the tiny model, real files) with known circumstance -----------
+
+PHOTOS: tuple[tuple[str, tuple[int, int], str | None, str | None, tuple[str, ...] | None], ...] = (
+    # (path under the root, size, taken_local, camera, (city, region, country, code))
+    ("a/01.jpg", (160, 120), "2018-03-04T10:00:00", "Canon EOS 5D Mark IV", PLACES[1]),
+    ("a/02.jpg", (120, 160), "2018-07-14T18:30:00", "Canon EOS 5D Mark IV", PLACES[1]),
+    ("a/03.jpg", (160, 120), "2019-01-02T09:00:00", "NIKON D750", PLACES[0]),
+    ("a/04.jpg", (128, 128), None, None, None),
+    ("b/05.jpg", (160, 120), "2019-06-01T00:00:00", "NIKON D750", PLACES[2]),
+    ("b/06.jpg", (120, 160), "2019-08-31T23:59:59", "Apple iPhone 12", PLACES[2]),
+    ("b/07.jpg", (160, 120), "2019-09-01T00:00:00", "Apple iPhone 12", PLACES[0]),
+    ("b/08.jpg", (160, 120), "2020-02-29T12:00:00", None, None),
+    ("b/deep/09.jpg", (120, 160), "2021-05-05T05:05:05", "Canon EOS R5", PLACES[1]),
+    ("b/deep/10.jpg", (160, 120), "2021-12-31T23:00:00", "Canon EOS R5", PLACES[2]),
+    ("bb/11.jpg", (160, 120), "2022-01-01T00:00:00", "NIKON D750", PLACES[0]),
+    ("bb/12.jpg", (160, 120), "2022-06-15T12:00:00", "NIKON D750", PLACES[0]),
+)
+"""``bb/`` is beside ``b/``, not in it: a folder filter on b must not take it."""
+
+
+def write_photos(root: Path) -> None:
+    from tests.synth import natural_image
+
+    for n, (rel, (w, h), *_) in enumerate(PHOTOS):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        natural_image(w, h, seed=300 + n).save(root / rel, quality=90)
+
+
+def stamp(store: Store, root: Path) -> dict[str, int]:
+    """Write PHOTOS' circumstance into the indexed rows (as the metadata reader would at
+    index time); their ids by relative path."""
+    ids: dict[str, int] = {}
+    for rel, (w, h), taken, camera, place in PHOTOS:
+        rec = store.by_path(str(root / rel))
+        assert rec is not None, rel
+        ids[rel] = rec.id
+        shape = "square" if w == h else "landscape" if w > h else "portrait"
+        city, region, country, code = place or (None, None, None, None)
+        values = (taken, camera, shape, city, region, country, code, rec.id)
+        p = "%s" if type(store).__name__ == "PostgresStore" else "?"
+        with store._guard() as conn:  # type: ignore[attr-defined]
+            conn.execute(
+                f"UPDATE images SET taken_local = {p}, camera = {p}, orientation = {p}, "
+                f"city = {p}, region = {p}, country = {p}, country_code = {p}, "
+                f"meta_version = 1 WHERE id = {p}",
+                values,
+            )
+    with store._guard() as conn:  # type: ignore[attr-defined]
+        conn.execute(  # a write: whatever caches the catalog's content must see it
+            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+            "WHERE key = 'generation'"
+        )
+    return ids

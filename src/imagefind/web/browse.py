@@ -25,7 +25,7 @@ def filter_params(
         Query(
             max_length=40,
             description=f"Taken on or after this local date ({DATE_FORMS})",
-            examples=["2019-06"],
+            openapi_examples={"example": {"value": "2019-06"}},
         ),
     ] = None,
     before: Annotated[
@@ -34,7 +34,7 @@ def filter_params(
             max_length=40,
             description="Taken on or before, to the end of the period named (2019-08: "
             "until the end of August 2019)",
-            examples=["2019-08-31"],
+            openapi_examples={"example": {"value": "2019-08-31"}},
         ),
     ] = None,
     folders: Annotated[
@@ -43,12 +43,16 @@ def filter_params(
             alias="in",
             max_length=4096,
             description="Only images in this folder or below it (repeat for several)",
-            examples=[["/home/me/Photos/2019"]],
+            openapi_examples={"example": {"value": ["/home/me/Photos/2019"]}},
         ),
     ] = None,
     camera: Annotated[
         str | None,
-        Query(max_length=200, description="Camera make/model contains (any case)"),
+        Query(
+            max_length=200,
+            description="Camera make/model contains (any case)",
+            openapi_examples={"example": {"value": "canon"}},
+        ),
     ] = None,
     place: Annotated[
         str | None,
@@ -56,16 +60,25 @@ def filter_params(
             max_length=200,
             description="City, region or country (any case, accents optional), or a "
             "2-letter country code",
-            examples=["Lisbon"],
+            openapi_examples={"example": {"value": "Lisbon"}},
         ),
     ] = None,
     fmt: Annotated[
         str | None,
-        Query(alias="format", max_length=16, description="JPEG, PNG, HEIC, …"),
+        Query(
+            alias="format",
+            max_length=16,
+            description="JPEG, PNG, HEIC, …",
+            openapi_examples={"example": {"value": "JPEG"}},
+        ),
     ] = None,
     orientation: Annotated[
         str | None,
-        Query(max_length=16, description=" | ".join(ORIENTATIONS)),
+        Query(
+            max_length=16,
+            description=" | ".join(ORIENTATIONS),
+            openapi_examples={"example": {"value": "portrait"}},
+        ),
     ] = None,
 ) -> Filters:
     """The filter parameters as one ``Filters`` (a FilterError is a 422)."""
@@ -87,7 +100,7 @@ def search_sort(
         Query(
             description="score: best first; date / -date: the k best matches, ordered by "
             "date taken (oldest / newest first, undated last)",
-            examples=["-date"],
+            openapi_examples={"example": {"value": "-date"}},
         ),
     ] = "score",
 ) -> str:
@@ -109,7 +122,7 @@ def list_images(
         Query(
             description="added: newest added first; date / -date: by date taken (oldest / "
             "newest first, undated last)",
-            examples=["-date"],
+            openapi_examples={"example": {"value": "-date"}},
         ),
     ] = "added",
 ) -> ImagePage:

@@ -130,8 +130,9 @@ class FilteredReads:
         """The ids of every image that passes (int64, ascending)."""
         where, params = self.filter_sql(filters)
         with self._guard() as conn:
-            cursor = conn.execute(f"SELECT id FROM images WHERE {where} ORDER BY id", params)
-            return np.fromiter((row[0] for row in cursor), dtype=np.int64)
+            # No ORDER BY: SQLite would walk the table in id order rather than the indexes.
+            cursor = conn.execute(f"SELECT id FROM images WHERE {where}", params)
+            return np.sort(np.fromiter((row[0] for row in cursor), dtype=np.int64))
 
     def passing_among(self, filters: Filters | None, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` pass (the candidates of an over-fetched vector search)."""

@@ -9,26 +9,27 @@ from pathlib import Path
 
 from imagefind.images import read_exif_of
 from imagefind.metadata import META_VERSION, describe
-from imagefind.metadata.exif import ExifFacts
 from imagefind.stores.base import Store
 
 BATCH = 256  # rows read, then written in one transaction
 
 
 def refill_metadata(store: Store, upload_file: Callable[[str], Path | None]) -> int:
-    """Read the metadata of every stale row again; how many rows were read. ``upload_file``
-    finds an upload's original by SHA-256. A file that is gone or unreadable still gets what
-    its row knows (orientation, folder, file time), so it is not read on every run."""
-    done: set[int] = set()
-    while True:
-        rows = [r for r in store.stale_metadata(META_VERSION, BATCH) if r.id not in done]
-        if not rows:  # none left (or only rows a concurrent writer keeps making stale)
-            return len(done)
+    """Read the metadata of every stale row again; how many rows were filled.
+    ``upload_file`` finds an upload's original by SHA-256. A file that is not there (gone, or
+    on a share this machine does not mount: a shared store) is left for a later run; one
+    that is there but unreadable gets what its row knows (orientation, folder, file time),
+    so it is not read on every run."""
+    filled = last = 0
+    while rows := store.stale_metadata(META_VERSION, last, BATCH):
+        last = rows[-1].id
         updates = []
         for rec in rows:
             source = Path(rec.path) if rec.path is not None else upload_file(rec.sha256)
-            facts = read_exif_of(source) if source is not None else ExifFacts()
-            found = describe(facts, rec.width, rec.height, rec.path, rec.mtime)
+            if source is None or not source.exists():
+                continue
+            found = describe(read_exif_of(source), rec.width, rec.height, rec.path, rec.mtime)
             updates.append((rec.id, found.columns()))
-            done.add(rec.id)
         store.update_metadata(updates)
+        filled += len(updates)
+    return filled

@@ -50,8 +50,9 @@ class Store(Protocol):
     def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None: ...
     def remove(self, ids: Sequence[int]) -> list[ImageRecord]: ...
 
-    def stale_metadata(self, version: int, limit: int) -> list[ImageRecord]:
-        """Rows whose metadata a reader older than ``version`` (or none) filled."""
+    def stale_metadata(self, version: int, after: int, limit: int) -> list[ImageRecord]:
+        """Rows past id ``after`` whose metadata a reader older than ``version`` (or none)
+        filled, by id."""
         ...
 
     def update_metadata(self, rows: Sequence[tuple[int, Mapping[str, object]]]) -> None:

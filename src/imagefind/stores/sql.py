@@ -249,12 +249,14 @@ class SqlStore:
                 raise NotFoundError(f"no image with id {image_id}")
             self._bump(conn)
 
-    def stale_metadata(self, version: int, limit: int) -> list[ImageRecord]:
-        """Up to ``limit`` rows whose metadata an older reader (or none) filled, by id."""
+    def stale_metadata(self, version: int, after: int, limit: int) -> list[ImageRecord]:
+        """Up to ``limit`` rows past id ``after`` whose metadata an older reader (or none)
+        filled, by id."""
         p = self.PLACEHOLDER
         return self._select(
-            f"WHERE meta_version IS NULL OR meta_version < {p} ORDER BY id LIMIT {p}",
-            (int(version), int(limit)),
+            f"WHERE (meta_version IS NULL OR meta_version < {p}) AND id > {p} "
+            f"ORDER BY id LIMIT {p}",
+            (int(version), int(after), int(limit)),
         )
 
     def update_metadata(self, rows: Sequence[tuple[int, Mapping[str, object]]]) -> None:

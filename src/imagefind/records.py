@@ -89,6 +89,16 @@ class ImageRecord:
         return self.name or f"upload {self.sha256[:8]}"
 
     @property
+    def place(self) -> str | None:
+        """Where it was taken, for display: "City, Region, Country" (parts that are missing
+        or repeat the one before are left out), or None without a known place."""
+        parts: list[str] = []
+        for part in (self.city, self.region, self.country):
+            if part and (not parts or parts[-1] != part):
+                parts.append(part)
+        return ", ".join(parts) or None
+
+    @property
     def source(self) -> str:
         """Where the image came from, for display: its path, or ``upload:<key>``."""
         return self.path if self.path is not None else f"upload:{self.upload_key}"

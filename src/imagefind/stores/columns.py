@@ -96,10 +96,18 @@ METADATA_INDEXED = (
 """The filter columns, each with an index (``images_<column>``) made by the metadata migration."""
 
 
+def _metadata_added() -> tuple[Column, ...]:
+    names = [c.name for c in IMAGE_COLUMNS]
+    return IMAGE_COLUMNS[names.index("taken_at_source") : names.index("meta_version") + 1]
+
+
+METADATA_COLUMNS = ("taken_at", *(c.name for c in _metadata_added()))
+"""What the metadata reader fills (``imagefind.metadata.Circumstance``), and re-fills."""
+
+
 def metadata_schema(types: dict[str, str]) -> list[str]:
     """The metadata migration in one dialect: the circumstance columns and their indexes."""
-    names = [c.name for c in IMAGE_COLUMNS]
-    added = IMAGE_COLUMNS[names.index("taken_at_source") : names.index("meta_version") + 1]
+    added = _metadata_added()
     return [
         *(f"ALTER TABLE images ADD COLUMN {c.name} {types[c.kind]}" for c in added),
         *(f"CREATE INDEX images_{name} ON images ({name})" for name in METADATA_INDEXED),

@@ -153,9 +153,9 @@ function setupFilters() {
     filtersChanged();
   });
   document.querySelector("#text-form").addEventListener("submit", () => saveUrl(document.querySelector("#q").value.trim()));
-  loadFacets();
-  // After app.js has set the page up: run the query the URL holds.
+  // After app.js has set the page up (api, runQuery): the facets, and the URL's query.
   document.addEventListener("DOMContentLoaded", () => {
+    loadFacets();
     if (!q) return;
     document.querySelector("#q").value = q;
     runQuery({ kind: "text", q });

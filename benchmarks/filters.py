@@ -202,6 +202,7 @@ def main() -> None:
         "k": K,
         "queries": QUERIES,
         "what": "Searcher.search_vector (after the text encoder), text-like queries",
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     work = Path(tempfile.mkdtemp(prefix="imagefind-filters-"))
     try:
@@ -225,6 +226,7 @@ def main() -> None:
             results["postgres"] = bench_postgres(args.pg_count, rows, vectors, queries, identity)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -146,7 +146,7 @@ def measure(searcher, queries: np.ndarray, filters) -> dict:
 def exact_share(store, queries: np.ndarray, filters, vectors: np.ndarray, ids: np.ndarray) -> float:
     """Share of queries whose filtered top-10 equals brute force over the passing rows
     (float16 vectors, as stored): the same scores, rank by rank (ties may swap ids)."""
-    passing = np.isin(ids, store.passing_ids(filters))
+    passing = np.isin(ids, store.passing_ids(filters)) if filters else np.ones(len(ids), bool)
     sub = vectors[passing]
     position = {int(i): j for j, i in enumerate(ids)}
     same = 0
@@ -172,6 +172,7 @@ def bench_store(
     for query in queries[:5]:  # warm: the index loaded, caches filled
         searcher.search_vector(query, K)
     out: dict = {"unfiltered": measure(searcher, queries, None)}
+    out["unfiltered"]["exact"] = exact_share(store, queries[:20], None, stored, ids)
     log(f"  {name} unfiltered: {out['unfiltered']}")
     for label, filters in filter_cases(rows).items():
         share = store.passing_count(filters) / len(rows)

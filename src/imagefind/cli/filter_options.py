@@ -40,13 +40,17 @@ InOpt = Annotated[
 CameraOpt = Annotated[
     str | None,
     typer.Option(
-        "--camera", show_default=False, help="Camera make or model contains TEXT (any case)."
+        "--camera",
+        metavar="TEXT",
+        show_default=False,
+        help="Camera make or model contains TEXT (any case).",
     ),
 ]
 PlaceOpt = Annotated[
     str | None,
     typer.Option(
         "--place",
+        metavar="TEXT",
         show_default=False,
         help="City, region or country name (any case, accents optional) or a 2-letter "
         "country code.",
@@ -58,12 +62,15 @@ FormatOpt = Annotated[
 ]
 OrientationOpt = Annotated[
     str | None,
-    typer.Option("--orientation", show_default=False, help=" | ".join(ORIENTATIONS) + "."),
+    typer.Option(
+        "--orientation", metavar="SHAPE", show_default=False, help=" | ".join(ORIENTATIONS) + "."
+    ),
 ]
 SortOpt = Annotated[
     str,
     typer.Option(
         "--sort",
+        metavar="ORDER",
         help=f"{' | '.join(SORTS)}: the k best matches, by score, or ordered by date taken "
         "(date: oldest first, -date: newest first; undated last).",
     ),

@@ -165,6 +165,10 @@ def test_sort_by_date_orders_the_same_k_best(lib: tuple[Library, Path, dict[str,
     dated = [taken[h.id] for h in by_newest if taken[h.id]]
     assert dated == sorted(dated, reverse=True)
     assert all(taken[h.id] is None for h in by_newest[len(dated) :])  # undated last
+    with pytest.raises(FilterError, match="sort 'newest': unknown order"):
+        library.search("a photo", sort="newest")
+    with pytest.raises(FilterError, match="order 'score': unknown order; use one of added"):
+        library.images(order="score")
     oldest = [h.id for h in library.images(0, 3, order="date")]
     assert oldest == [ids["a/01.jpg"], ids["a/02.jpg"], ids["a/03.jpg"]]
 

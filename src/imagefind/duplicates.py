@@ -40,16 +40,19 @@ def find_duplicates(
     ids, vectors = store.vectors(store.passing_ids(filters).tolist() if filters else None)
     uf = _UnionFind()
     weakest: dict[tuple[int, int], float] = {}
+    kept = set(ids.tolist())
     if len(ids) > 1:
-        scores, neighbours = store.search(vectors, min(NEIGHBOURS, len(ids)), filters)
+        # Neighbours from the whole library, those outside the filter dropped: a near
+        # duplicate is among an image's closest whatever the filter (and an exact filtered
+        # search for every image would scan the index once per image).
+        scores, neighbours = store.search(vectors, min(NEIGHBOURS, len(ids)))
         for row, image_id in enumerate(ids.tolist()):
             for score, other in zip(scores[row], neighbours[row], strict=True):
                 other = int(other)
-                if other != image_id and other >= 0 and score >= threshold:
+                if other != image_id and other in kept and score >= threshold:
                     uf.union(image_id, other)
                     weakest[(image_id, other)] = float(score)
     by_sha: dict[str, list[int]] = {}
-    kept = set(ids.tolist())
     for rec in store.shared_content():
         if filters is None or rec.id in kept:
             by_sha.setdefault(rec.sha256, []).append(rec.id)

@@ -12,7 +12,7 @@ import numpy as np
 
 from imagefind.batching import Batcher
 from imagefind.errors import QueryError
-from imagefind.filters import Filters, by_date
+from imagefind.filters import Filters, by_date, parse_sort
 from imagefind.models import ClipModel
 from imagefind.query import QueryPart, combine, parse_query
 from imagefind.schemas import Hit, ImageOut
@@ -173,6 +173,7 @@ class Searcher:
         ``-date`` then orders those k by the date taken (undated last)."""
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k={k}: must be between 1 and {MAX_K}")
+        sort = parse_sort(sort)
         exclude = exclude or set()
         query = (np.asarray(vector, dtype=np.float32), k + len(exclude))
         if filters:  # its own lookup: a shared call holds one filter

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from imagefind.filters import Filters, place_matches
+from imagefind.filters import Filters, parse_sort, place_matches
 from imagefind.records import ImageRecord
 from imagefind.schemas import FacetCount, Facets, PlaceFacet, YearFacet
 
@@ -150,6 +150,7 @@ class FilteredReads:
         self, offset: int, limit: int, filters: Filters | None = None, order: str = "added"
     ) -> list[ImageRecord]:
         """A page of the images that pass, newest added first or by date taken."""
+        order = parse_sort(order, "order", tuple(ORDERS))
         where, params = self.filter_sql(filters)
         p = self.PLACEHOLDER
         return self._select(

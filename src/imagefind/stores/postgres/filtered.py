@@ -40,7 +40,10 @@ def filtered_search(
         if approximate:
             conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(ef_search, k)):d}")
             conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-            conn.execute("SET LOCAL enable_seqscan = off")  # the index, whatever the cost
+            # The index, whatever the cost: with ef_search counted in, the planner would
+            # rather sort every passing row (exact, and slow at scale).
+            conn.execute("SET LOCAL enable_seqscan = off")
+            conn.execute("SET LOCAL enable_sort = off")
         with conn.cursor(binary=True) as cur:
             for query in queries:
                 half = Half(query)

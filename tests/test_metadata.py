@@ -77,6 +77,22 @@ FILES = {
             "latitude": None,
         },
     ),
+    "home/bad.jpg": (  # year 9999, latitude 1000: those fields empty, the image indexed
+        photo(
+            seed=5,
+            taken="9999:12:31 23:59:59",
+            make="Canon",
+            model="Canon EOS 5D Mark IV",
+            raw_gps={1: b"N", 2: ((1000, 1), (0, 1), (0, 1)), 3: b"E", 4: ((9, 1), (0, 1), (0, 1))},
+        ),
+        {
+            "taken_at_source": "file",
+            "camera": "Canon EOS 5D Mark IV",
+            "latitude": None,
+            "longitude": None,
+            "place": None,
+        },
+    ),
 }
 
 

@@ -77,6 +77,22 @@ FILES = {
             "latitude": None,
         },
     ),
+    "home/bad.jpg": (  # year 9999, latitude 1000: those fields empty, the image indexed
+        photo(
+            seed=5,
+            taken="9999:12:31 23:59:59",
+            make="Canon",
+            model="Canon EOS 5D Mark IV",
+            raw_gps={1: b"N", 2: ((1000, 1), (0, 1), (0, 1)), 3: b"E", 4: ((9, 1), (0, 1), (0, 1))},
+        ),
+        {
+            "taken_at_source": "file",
+            "camera": "Canon EOS 5D Mark IV",
+            "latitude": None,
+            "longitude": None,
+            "place": None,
+        },
+    ),
 }
 
 
@@ -208,3 +224,21 @@ def test_describe_never_raises_on_a_broken_gazetteer(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(places, "_gazetteer", broken)
     found = describe(ExifFacts(latitude=LISBON[0], longitude=LISBON[1]), 4, 3, "/a/b.jpg", None)
     assert found.city is None and found.latitude == LISBON[0] and found.folder == "/a"
+
+
+def test_http_upload_and_image_carry_circumstance(lib: Library) -> None:
+    from fastapi.testclient import TestClient
+
+    from imagefind.web import create_app
+
+    data, expected = FILES["trip/lisbon.jpg"]
+    with TestClient(create_app(lib)) as client:
+        r = client.post("/api/images", files=[("files", ("lisbon.jpg", data, "image/jpeg"))])
+        assert r.status_code in (200, 201), r.text
+        image = r.json()["added"][0]["image"]
+        assert image["place"] == "Lisbon, Portugal" and image["folder"] is None
+        got = client.get(f"/api/images/{image['id']}").json()
+        shown = {k: v for k, v in expected.items() if k != "city"}
+        _check(got, shown)
+        schema = client.get("/api/openapi.json").json()["components"]["schemas"]["ImageOut"]
+        assert {"taken_at_source", "camera", "place", "orientation"} <= set(schema["properties"])

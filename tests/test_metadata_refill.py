@@ -62,9 +62,13 @@ def test_stale_rows_are_filled_past_batches_and_missing_files_wait(
     before = db.vectors()
     generation = db.generation()
 
-    filled = refill_metadata(db, lambda sha: upload if sha == "f" * 64 else None)
+    heard: list[tuple[int, int]] = []
+    filled = refill_metadata(
+        db, lambda sha: upload if sha == "f" * 64 else None, lambda *p: heard.append(p)
+    )
 
     assert filled == 6
+    assert heard == [(2, 7), (4, 7), (6, 7), (7, 7)]  # batches of 2, the missing file counted
     assert db.generation() > generation  # the stores' caches see the change
     np.testing.assert_array_equal(db.vectors()[1], before[1])
     records = db.get_many(ids)

@@ -99,7 +99,13 @@ def index_paths(
     if removed:
         remove([r.id for r in removed])
     collect_garbage()
-    summary.metadata_read = refill_metadata(store, upload_file)
+
+    # Rows from before metadata was recorded: their headers read again (the bar goes on).
+    def refilled(n: int, more: int) -> None:
+        if progress:
+            progress(total + n, total + more)
+
+    summary.metadata_read = refill_metadata(store, upload_file, refilled if progress else None)
     summary.added = len(out.added) + len(out.copies)
     summary.copies = len(out.copies)
     summary.updated = len(out.updated)

@@ -260,6 +260,16 @@ class SqlStore(FilteredReads):
             (int(version), int(after), int(limit)),
         )
 
+    def count_stale(self, version: int) -> int:
+        """How many rows ``stale_metadata`` would go through."""
+        with self._guard() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM images WHERE meta_version IS NULL OR meta_version < "
+                f"{self.PLACEHOLDER}",
+                (int(version),),
+            ).fetchone()
+        return int(row[0])
+
     def update_metadata(self, rows: Sequence[tuple[int, Mapping[str, object]]]) -> None:
         """Write the metadata columns (all of ``METADATA_COLUMNS``) of existing rows, in one
         transaction; ids no longer there are passed over."""

@@ -66,6 +66,8 @@ def test_browse_filters_sorts_and_counts(client: Client) -> None:
     r = c.get("/api/images", params={"orientation": "square"})
     assert [i["id"] for i in r.json()["items"]] == [ids["a/04.jpg"]]
     assert c.get("/api/images").json()["total"] == 12
+    r = c.get("/api/duplicates", params={"in": [str(root / "bb")], "threshold": 1.0})
+    assert r.status_code == 200 and r.json()["groups"] == []
 
 
 def test_facets(client: Client) -> None:

@@ -39,6 +39,9 @@ T = TypeVar("T")
 FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIF": "HEIC"}
 
 _DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?)?)?")
+DATE_PATTERN = rf"^\s*{_DATE.pattern}\s*$"
+"""The accepted forms as a JSON-schema pattern, for the API's documentation (the server's own
+check gives the one-line error)."""
 _STAMP = "%Y-%m-%dT%H:%M:%S"  # taken_local's form: compared as text, so zero-padded always
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from imagefind.filters import DATE_FORMS, ORIENTATIONS, Filters, parse_sort
+from imagefind.filters import DATE_FORMS, DATE_PATTERN, ORIENTATIONS, Filters, parse_sort
 from imagefind.schemas import Facets, ImagePage
 from imagefind.web.errors import ErrorOut
 from imagefind.web.state import AppState, get_state
@@ -26,6 +26,7 @@ def filter_params(
             max_length=40,
             description=f"Taken on or after this local date ({DATE_FORMS})",
             openapi_examples={"example": {"value": "2019-06"}},
+            json_schema_extra={"pattern": DATE_PATTERN},
         ),
     ] = None,
     before: Annotated[
@@ -35,6 +36,7 @@ def filter_params(
             description="Taken on or before, to the end of the period named (2019-08: "
             "until the end of August 2019)",
             openapi_examples={"example": {"value": "2019-08-31"}},
+            json_schema_extra={"pattern": DATE_PATTERN},
         ),
     ] = None,
     folders: Annotated[
@@ -78,6 +80,7 @@ def filter_params(
             max_length=16,
             description=" | ".join(ORIENTATIONS),
             openapi_examples={"example": {"value": "portrait"}},
+            json_schema_extra={"enum": list(ORIENTATIONS)},
         ),
     ] = None,
 ) -> Filters:

@@ -20,6 +20,7 @@ from imagefind.errors import (
 from imagefind.files import LibraryFiles
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
+from imagefind.ocr.runs import OcrRuns
 from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.schemas import (
     AddResult,
@@ -27,6 +28,7 @@ from imagefind.schemas import (
     Hit,
     ImageOut,
     IndexSummary,
+    OcrSummary,
     ReindexSummary,
     Stats,
 )
@@ -36,6 +38,7 @@ from imagefind.stores import Store, open_store
 if TYPE_CHECKING:
     from PIL import Image
 
+    from imagefind.commit import Committed
     from imagefind.pipeline import IndexRunner
 
 
@@ -74,6 +77,7 @@ class Library:
         self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
         self._lock = threading.RLock()
         self.searcher = Searcher(self.store, lambda: self.model)
+        self.ocr = OcrRuns(self.store, self.original_path)
 
     @classmethod
     def open(
@@ -179,9 +183,14 @@ class Library:
     # -- adding and removing ----------------------------------------------------------------
 
     def _pipeline(
-        self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
+        self,
+        batch_size: int | None,
+        workers: int | None,
+        progress: Callable[[int], None] | None,
+        committed: Committed | None = None,
     ) -> IndexRunner:
-        """The pipeline that indexing runs (``RayLibrary`` swaps in its own)."""
+        """The pipeline that indexing runs (``RayLibrary`` swaps in its own); ``committed``
+        hears each batch's ids (the OCR stage)."""
         from imagefind.pipeline import Pipeline
 
         model = self.model
@@ -194,7 +203,15 @@ class Library:
             batch_size=batch_size,
             workers=workers,
             progress=progress,
+            committed=committed,
         )
+
+    def read_text(
+        self, *, errors: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> OcrSummary:
+        """Read the text of every image not read yet (``imagefind ocr``; ``errors``: also
+        retry those OCR failed on), and turn OCR on for images added later."""
+        return self.ocr.catch_up(errors=errors, progress=progress)
 
     def index(
         self,
@@ -203,23 +220,33 @@ class Library:
         batch_size: int | None = None,
         workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        ocr: bool | None = None,
     ) -> IndexSummary:
         """Index folders (recursively) or files. Incremental: unchanged files are skipped,
         moved ones re-linked by content, changed ones re-encoded, vanished ones pruned.
-        ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given."""
+        ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given.
+        ``ocr`` turns reading text in images on or off for the library (remembered); while
+        on, text is read beside encoding, and images not read yet are read at the end."""
         from imagefind.ingest import index_paths  # the image stack: not needed to search
 
-        return index_paths(
-            self.store,
-            paths,
+        if ocr is not None:
+            self.store.set_ocr_enabled(ocr)
+        summary, read = self.ocr.run(
             self._pipeline,
-            exclude=self.path,
-            remove=self.remove_ids,
-            collect_garbage=self.collect_garbage,
-            batch_size=batch_size,
-            workers=workers,
-            progress=progress,
+            lambda runner: index_paths(
+                self.store,
+                paths,
+                runner,
+                exclude=self.path,
+                remove=self.remove_ids,
+                collect_garbage=self.collect_garbage,
+                batch_size=batch_size,
+                workers=workers,
+                progress=progress,
+            ),
         )
+        summary.ocr = read
+        return summary
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
         """Add one image file, or bytes as an upload (content-addressed, deduplicated).
@@ -245,7 +272,10 @@ class Library:
 
         outcomes: list[AddResult | ImagefindError | None] = [_refused(d) for _, d in uploads]
         todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        done = add_uploads(self.store, [uploads[i] for i in todo], self._pipeline)
+        done, _ = self.ocr.run(
+            self._pipeline,
+            lambda runner: add_uploads(self.store, [uploads[i] for i in todo], runner),
+        )
         for i, outcome in zip(todo, done, strict=True):
             outcomes[i] = outcome
         return [outcome for outcome in outcomes if outcome is not None]
@@ -338,12 +368,20 @@ class Library:
         *,
         paths: bool = True,
         lang: str | None = None,
+        mode: str | None = None,
     ) -> list[Hit]:
         """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``, ``#42``.
         ``paths=False`` reads path-looking parts as text, for queries from a client that must
         not make this process read files (the web API). ``lang`` (BCP-47: ``de``, ``pt-BR``)
-        is the query's language for models that take one (NLLB-CLIP; default English)."""
-        return self.searcher.search(query, k, threshold, paths=paths, lang=lang)
+        is the query's language for models that take one (NLLB-CLIP; default English).
+        ``mode``: ``clip``, ``text`` (text read in the images) or ``hybrid`` (both, fused);
+        default hybrid when the library holds text, else clip (see ``ocr.ranking``)."""
+        from imagefind.ocr.ranking import TextSearch, resolve_mode
+
+        chosen = resolve_mode(self.store, mode)
+        return TextSearch(self.store, self.searcher).search(
+            query, k, threshold, chosen, paths=paths, lang=lang
+        )
 
     def similar(
         self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None

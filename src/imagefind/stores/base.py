@@ -31,6 +31,7 @@ import numpy as np
 
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.scanner import FoundFile
+from imagefind.stores.text import StoredText, TextCounts
 
 
 class Store(Protocol):
@@ -89,4 +90,29 @@ class Store(Protocol):
 
     def refresh(self) -> bool:
         """Pick up writes from other processes; True when there were some."""
+        ...
+
+    # --- text found in images (OCR; see ``stores.text``) ----------------------------------
+
+    def ocr_enabled(self) -> bool: ...
+    def set_ocr_enabled(self, enabled: bool) -> None: ...
+
+    def put_texts(self, rows: Sequence[StoredText]) -> None:
+        """Store OCR outcomes (one transaction); rows of images removed meanwhile dropped."""
+        ...
+
+    def texts(self, ids: Sequence[int]) -> dict[int, StoredText]: ...
+    def unread_ids(self, limit: int | None = None, *, errors: bool = False) -> list[int]: ...
+    def text_counts(self) -> TextCounts: ...
+    def has_text(self) -> bool: ...
+
+    def search_text(
+        self,
+        terms: Sequence[tuple[str, int]],
+        k: int,
+        where: str | None = None,
+        params: Sequence[object] = (),
+    ) -> list[tuple[int, float]]:
+        """Images whose text holds any term (compact form, weight), best first: (id, score
+        in [0, 1]). ``where`` restricts to images passing an SQL condition (filters)."""
         ...

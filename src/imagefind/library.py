@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from platformdirs import user_data_dir
 
@@ -376,12 +376,17 @@ class Library:
         is the query's language for models that take one (NLLB-CLIP; default English).
         ``mode``: ``clip``, ``text`` (text read in the images) or ``hybrid`` (both, fused);
         default hybrid when the library holds text, else clip (see ``ocr.ranking``)."""
-        from imagefind.ocr.ranking import TextSearch, resolve_mode
+        from imagefind.ocr.ranking import TextSearch
 
-        chosen = resolve_mode(self.store, mode)
         return TextSearch(self.store, self.searcher).search(
-            query, k, threshold, chosen, paths=paths, lang=lang
+            query, k, threshold, self.search_mode(mode), paths=paths, lang=lang
         )
+
+    def search_mode(self, mode: str | None = None) -> Literal["clip", "text", "hybrid"]:
+        """The mode a search runs in: ``mode``, or hybrid when the library holds text."""
+        from imagefind.ocr.ranking import resolve_mode
+
+        return resolve_mode(self.store, mode)
 
     def similar(
         self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None

@@ -21,6 +21,7 @@ from imagefind.cli.app import (
     stderr,
     stdout,
 )
+from imagefind.cli.ocr_cmds import ModeOpt, OcrOpt, ocr_line
 from imagefind.library import Library
 from imagefind.query import parse_image
 from imagefind.schemas import Duplicates, Hit, IndexSummary, Removed, SearchResult
@@ -60,14 +61,21 @@ def _progress(label: str) -> "Progress":
     )
 
 
-def _print_hits(hits: list[Hit], as_json: bool, query: str, kind: Literal["text", "image"]) -> None:
+def _print_hits(
+    hits: list[Hit],
+    as_json: bool,
+    query: str,
+    kind: Literal["text", "image"],
+    mode: Literal["clip", "text", "hybrid"] = "clip",
+) -> None:
     if as_json:
-        emit_json(SearchResult(query=query, kind=kind, hits=hits))
+        emit_json(SearchResult(query=query, kind=kind, hits=hits, mode=mode))
         return
     if not hits:
         stderr.print("No results.")
     for hit in hits:  # plain print: rich would expand the tab that scripts split on
-        print(f"{hit.score:.3f}\t{hit.image.source}")
+        match = f"\t{hit.text_match}" if hit.text_match else ""
+        print(f"{hit.score:.3f}\t{hit.image.source}{match}")
 
 
 @app.command("index")
@@ -118,6 +126,7 @@ def index_cmd(
             help="Cluster to join with --ray: auto, or ray://head:10001 [default: a local Ray].",
         ),
     ] = None,
+    ocr: OcrOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
@@ -140,7 +149,7 @@ def index_cmd(
             rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 and done else ""
             bar.update(task, completed=done, total=total, rate=rate)
 
-        summary = lib.index(paths, batch_size=batch_size, workers=workers, progress=report)
+        summary = lib.index(paths, batch_size=batch_size, workers=workers, progress=report, ocr=ocr)
     if as_json:
         emit_json(summary)
     else:
@@ -159,6 +168,8 @@ def _print_summary(s: IndexSummary) -> None:
         examples = [i.path for i in s.skipped if i.reason == reason][:3]
         more = f" (+{count - len(examples)} more)" if count > len(examples) else ""
         stdout.print(f"  skipped {count}: {reason}: {', '.join(examples)}{more}")
+    if s.ocr is not None:
+        stdout.print(ocr_line(s.ocr))
 
 
 @app.command("search")
@@ -176,12 +187,14 @@ def search_cmd(
     store: StoreOpt = None,
     model: ModelOpt = None,
     lang: LangOpt = None,
+    mode: ModeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find images matching a text query; prints score<TAB>path, best first."""
+    """Find images matching a text query; prints score<TAB>path, best first (and<TAB>the
+    matching text read in the image, when there is some)."""
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
-        hits = lib.search(query, k=k, threshold=threshold, lang=lang)
-        _print_hits(hits, as_json, query, "text")
+        hits = lib.search(query, k=k, threshold=threshold, lang=lang, mode=mode)
+        _print_hits(hits, as_json, query, "text", lib.search_mode(mode))
     exit_fast()
 
 

@@ -66,12 +66,17 @@ class AppState:
             return self.library.add_each(uploads)
 
     def search(
-        self, query: str, k: int, threshold: float | None, lang: str | None = None
+        self,
+        query: str,
+        k: int,
+        threshold: float | None,
+        lang: str | None = None,
+        mode: str | None = None,
     ) -> list[Hit]:
         """A text search in which a path is only text (``paths=False``): a client must not
         make the server read its files. A model that failed to load fails it at once."""
         self.model()
-        return self.library.search(query, k, threshold, paths=False, lang=lang)
+        return self.library.search(query, k, threshold, paths=False, lang=lang, mode=mode)
 
     def remove(self, image_id: int) -> ImageOut:
         with self.write_lock:

@@ -6,6 +6,10 @@ rankings it appears in (rank 1 is the best). It needs no score calibration betwe
 and a text match, and ``RRF_K = 60`` (the paper's constant) keeps one ranking's top result
 from drowning the other: an image first in one ranking and absent from the other scores
 1/61; one tenth in both scores 2/70. Each ranking contributes its top ``FUSION_DEPTH``.
+The text ranking fused holds the images that contain every word and phrase of the query
+when there are some, else those that contain any: one common word ("2023") shared with
+the query is weak evidence, and would otherwise lift every image that CLIP also likes
+above the one image that holds the whole phrase.
 
 The default mode is ``hybrid`` when the library holds recognised text, else ``clip``. Every
 hit carries the image's recognised text (shortened) and, where the query's words are in it,
@@ -75,6 +79,8 @@ class TextSearch:
             depth = min(MAX_K, max(k, FUSION_DEPTH))
             clip = self.searcher.search(query, depth, threshold, paths=paths, lang=lang)
             text = self._text_hits(terms, depth, where, params)
+            if text and text[0].score >= 1.0:  # some images hold every word: only those
+                text = [hit for hit in text if hit.score >= 1.0]
             hits = fuse([clip, text], k)
         return self._with_text(hits, terms)
 

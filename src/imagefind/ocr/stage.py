@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from imagefind.images import decode, read_file
-from imagefind.ocr.engine import OCR_MAX_SIDE, EnginePool, OcrResult, for_ocr, scaled
+from imagefind.ocr.engine import OCR_MAX_SIDE, EnginePool, OcrEngine, OcrResult, for_ocr, scaled
 from imagefind.ocr.textquery import compact
 from imagefind.schemas import OcrSummary
 from imagefind.stores.base import Store
@@ -45,6 +45,14 @@ def stored(image_id: int, result: OcrResult) -> StoredText:
     )
     text = result.text
     return StoredText(image_id, text, compact(text), result.confidence, boxes, result.engine)
+
+
+def read_image_file(path: Path, engine: OcrEngine) -> OcrResult:
+    """The text in an image file: decoded as for indexing (oriented by EXIF, JPEG
+    draft-decoded), scaled to ``OCR_MAX_SIDE``, boxes in the original's coordinates."""
+    decoded = decode(read_file(path), str(path), min_side=OCR_MAX_SIDE // 2)
+    image, factor = for_ocr(decoded.image)
+    return scaled(engine.read(image), factor)
 
 
 def failed(image_id: int, engine: str, reason: str) -> StoredText:
@@ -112,10 +120,7 @@ class OcrStage:
         """Read one image and store the outcome; never raises (one image, never the run)."""
         engine_name = self.engines.name
         try:
-            path = self.source(image_id)
-            decoded = decode(read_file(path), str(path), min_side=OCR_MAX_SIDE // 2)
-            image, factor = for_ocr(decoded.image)
-            row = stored(image_id, scaled(self.engines.get().read(image), factor))
+            row = stored(image_id, read_image_file(self.source(image_id), self.engines.get()))
         except Exception as exc:  # recorded per image, the run goes on
             reason = str(exc) if str(exc) else type(exc).__name__
             row = failed(image_id, engine_name, f"{type(exc).__name__}: {reason}"[:500])

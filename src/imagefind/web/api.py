@@ -259,8 +259,10 @@ def search_text(
     ] = None,
     mode: Annotated[
         Literal["hybrid", "clip", "text"] | None,
-        Query(description="hybrid, clip or text (text read in the images); default: hybrid "
-        "when the library has OCR text, else clip"),
+        Query(
+            description="hybrid, clip or text (text read in the images); default: hybrid "
+            "when the library has OCR text, else clip"
+        ),
     ] = None,
 ) -> SearchResult:
     """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``) and text read in

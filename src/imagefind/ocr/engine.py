@@ -80,15 +80,15 @@ class OcrEngine(Protocol):
         ...
 
 
-def for_ocr(image: Image.Image) -> tuple[Image.Image, float]:
-    """RGB, scaled down to ``OCR_MAX_SIDE``; the factor back to original coordinates."""
+def for_ocr(image: Image.Image) -> Image.Image:
+    """RGB, scaled down to ``OCR_MAX_SIDE``."""
     image = image.convert("RGB")
     side = max(image.size)
     if side <= OCR_MAX_SIDE:
-        return image, 1.0
+        return image
     scale = OCR_MAX_SIDE / side
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS), 1 / scale
+    return image.resize(size, Image.Resampling.LANCZOS)
 
 
 class RapidOcrEngine:
@@ -203,7 +203,7 @@ class EnginePool:
 
 def scaled(result: OcrResult, factor: float) -> OcrResult:
     """Boxes back in the original image's coordinates."""
-    if factor == 1.0:
+    if abs(factor - 1.0) < 1e-9:
         return result
     lines = [
         Line(

@@ -51,7 +51,9 @@ def read_image_file(path: Path, engine: OcrEngine) -> OcrResult:
     """The text in an image file: decoded as for indexing (oriented by EXIF, JPEG
     draft-decoded), scaled to ``OCR_MAX_SIDE``, boxes in the original's coordinates."""
     decoded = decode(read_file(path), str(path), min_side=OCR_MAX_SIDE // 2)
-    image, factor = for_ocr(decoded.image)
+    image = for_ocr(decoded.image)
+    # The header's oriented size, not the decoded one: a JPEG may have been draft-decoded.
+    factor = max(decoded.info.width, decoded.info.height) / max(image.size)
     return scaled(engine.read(image), factor)
 
 

@@ -157,3 +157,25 @@ def test_offer_never_waits_and_finish_reads_what_was_left(lib: Library, tmp_path
     summary = stage.finish()
     assert summary.read == 6 and lib.store.unread_ids() == []
     assert np.all([t.engine == "slow" for t in lib.store.texts(ids).values()])
+
+
+def test_without_the_engine_ocr_is_refused_before_anything_changes(
+    lib: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from imagefind.ocr.engine import OcrError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "rapidocr_onnxruntime" else real(name, *a),
+    )
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    _phrase(folder, "a.png", "Open Air")
+    with pytest.raises(OcrError, match=r"needs the 'ocr' extra: pip install 'imagefind\[ocr\]'"):
+        lib.index([folder], ocr=True)
+    assert not lib.store.ocr_enabled() and lib.count() == 0
+    assert lib.index([folder]).added == 1  # OCR stays off; CLIP indexing works

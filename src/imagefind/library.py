@@ -230,7 +230,7 @@ class Library:
         from imagefind.ingest import index_paths  # the image stack: not needed to search
 
         if ocr is not None:
-            self.store.set_ocr_enabled(ocr)
+            self.ocr.enable(ocr)
         summary, read = self.ocr.run(
             self._pipeline,
             lambda runner: index_paths(

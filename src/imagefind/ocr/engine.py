@@ -186,10 +186,33 @@ def load_engine(name: str = DEFAULT_ENGINE, threads: int = 1) -> OcrEngine:
     return factory(threads)
 
 
+def check_installed(name: str) -> None:
+    """OcrError (before any image is read) when the engine cannot run here: the run fails
+    with the fix instead of recording the same error on every image."""
+    import importlib.util
+    import shutil
+
+    if name not in _FACTORIES:
+        raise OcrError(f"OCR engine {name!r}: unknown; choose one of {', '.join(ENGINES)}")
+    if name == "rapidocr" and importlib.util.find_spec("rapidocr_onnxruntime") is None:
+        raise OcrError(
+            "reading text in images needs the 'ocr' extra: pip install 'imagefind[ocr]' "
+            "(rapidocr-onnxruntime, with its PP-OCRv4 models; no download at run time)"
+        )
+    if name == "tesseract" and (
+        importlib.util.find_spec("pytesseract") is None or shutil.which("tesseract") is None
+    ):
+        raise OcrError(
+            "the tesseract engine needs pytesseract (the 'ocr' extra) and Debian's "
+            "tesseract-ocr and tesseract-ocr-eng packages"
+        )
+
+
 class EnginePool:
     """One engine per thread, made on first use (loading PP-OCR takes ~0.3 s)."""
 
     def __init__(self, name: str = DEFAULT_ENGINE, threads: int = 1) -> None:
+        check_installed(name)
         self.name, self.threads = name, threads
         self._local = threading.local()
 

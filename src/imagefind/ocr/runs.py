@@ -35,6 +35,14 @@ class OcrRuns:
         self._engines: EnginePool | None = None  # one per library: loaded on first use
         self._lock = threading.Lock()
 
+    def enable(self, on: bool) -> None:
+        """Turn OCR on or off for the library; on only where the engine can run here."""
+        if on:
+            from imagefind.ocr.engine import check_installed
+
+            check_installed(self._engine)
+        self.store.set_ocr_enabled(on)
+
     def stage(self, progress: Callable[[int], None] | None = None) -> OcrStage | None:
         """A stage for a run, or None while the library has OCR off."""
         if not self.store.ocr_enabled():
@@ -66,7 +74,7 @@ class OcrRuns:
     ) -> OcrSummary:
         """Read every image not read yet (``errors``: also those OCR failed on), and turn
         OCR on for the images added later."""
-        self.store.set_ocr_enabled(True)
+        self.enable(True)
         todo = self.store.unread_ids(errors=errors)
         done = 0
 

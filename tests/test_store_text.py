@@ -125,3 +125,21 @@ def test_the_ocr_setting_is_remembered(db: Store, tmp_path: Path, store: str | N
         assert not db.ocr_enabled()
     finally:
         again.close()
+
+
+def test_store_copy_takes_the_text_and_the_setting(
+    db: Store, store: str | None, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from imagefind.stores.copy import copy_store
+
+    a, b = _add(db, 2)
+    db.put_texts([_text(a, "WiFi-Password")])
+    db.set_ocr_enabled(True)
+    other = None if store else request.getfixturevalue("pg_url")  # into the other store
+    dst = open_store(other, tmp_path / "copy")
+    try:
+        copy_store(db, dst)
+        assert dst.texts([a, b]) == db.texts([a, b]) and dst.ocr_enabled()
+        assert _search(dst, "wifi") == [a] and dst.unread_ids() == [b]
+    finally:
+        dst.close()

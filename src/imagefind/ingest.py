@@ -12,6 +12,7 @@ from pathlib import Path
 
 from imagefind.commit import Outcome
 from imagefind.errors import ImageError, ImagefindError
+from imagefind.metadata.refill import refill_metadata
 from imagefind.pipeline import IndexRunner
 from imagefind.prepare import Item
 from imagefind.records import ImageRecord
@@ -31,13 +32,15 @@ def index_paths(
     exclude: Path,
     remove: Callable[[list[int]], object],
     collect_garbage: Callable[[], object],
+    upload_file: Callable[[str], Path | None] = lambda sha256: None,
     batch_size: int | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IndexSummary:
     """See :meth:`Library.index`. ``exclude`` is the library's own folder; ``remove`` drops
     rows (and the files no other row shares) of files that are gone; ``collect_garbage``
-    clears files a killed run wrote but never committed."""
+    clears files a killed run wrote but never committed; ``upload_file`` finds an upload's
+    original (by SHA-256) for re-reading metadata that an older release did not record."""
     started = time.monotonic()
     summary = IndexSummary()
     candidates: list[Item] = []
@@ -96,6 +99,13 @@ def index_paths(
     if removed:
         remove([r.id for r in removed])
     collect_garbage()
+
+    # Rows from before metadata was recorded: their headers read again (the bar goes on).
+    def refilled(n: int, more: int) -> None:
+        if progress:
+            progress(total + n, total + more)
+
+    summary.metadata_read = refill_metadata(store, upload_file, refilled if progress else None)
     summary.added = len(out.added) + len(out.copies)
     summary.copies = len(out.copies)
     summary.updated = len(out.updated)

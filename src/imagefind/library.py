@@ -240,6 +240,7 @@ class Library:
                 exclude=self.path,
                 remove=self.remove_ids,
                 collect_garbage=self.collect_garbage,
+                upload_file=self.files.find_upload,
                 batch_size=batch_size,
                 workers=workers,
                 progress=progress,

@@ -163,6 +163,8 @@ def _print_summary(s: IndexSummary) -> None:
         f"unchanged {s.unchanged}, skipped {len(s.skipped)} — encoded {s.encoded} in "
         f"{s.seconds:.1f} s{rate}"
     )
+    if s.metadata_read:
+        stdout.print(f"  metadata re-read from {s.metadata_read} file headers (none encoded)")
     reasons = Counter(item.reason for item in s.skipped)
     for reason, count in reasons.most_common():
         examples = [i.path for i in s.skipped if i.reason == reason][:3]

@@ -24,7 +24,7 @@ What every store promises:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -50,6 +50,17 @@ class Store(Protocol):
 
     def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None: ...
     def remove(self, ids: Sequence[int]) -> list[ImageRecord]: ...
+
+    def stale_metadata(self, version: int, after: int, limit: int) -> list[ImageRecord]:
+        """Rows past id ``after`` whose metadata a reader older than ``version`` (or none)
+        filled, by id."""
+        ...
+
+    def count_stale(self, version: int) -> int: ...
+
+    def update_metadata(self, rows: Sequence[tuple[int, Mapping[str, object]]]) -> None:
+        """Rewrite the metadata columns of existing rows (no vector changes), atomically."""
+        ...
 
     def stage_vectors(
         self, identity: ModelIdentity, ids: Sequence[int], vectors: np.ndarray

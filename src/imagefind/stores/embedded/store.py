@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,11 @@ class EmbeddedStore(Catalog):
     def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None:
         with self._lock:
             super().relink(image_id, path, size, mtime)
+            self.live.on_commit([], _NO_VECTORS, [])
+
+    def update_metadata(self, rows: Sequence[tuple[int, Mapping[str, object]]]) -> None:
+        with self._lock:
+            super().update_metadata(rows)
             self.live.on_commit([], _NO_VECTORS, [])
 
     def remove(self, ids: Sequence[int]) -> list[ImageRecord]:

@@ -95,6 +95,9 @@ def test_more_words_found_rank_higher_and_phrases_need_order(db: Store) -> None:
     db.put_texts([_text(a, "air open 2023 and more"), _text(b, "Open Air 2023"), _text(c, "Open")])
     assert _search(db, "open air 2023") == [b, a, c]  # b and a hold all: the shorter first
     assert _search(db, '"open air 2023"') == [b]
+    db.put_texts([_text(a, "air open 2023")])  # as short as b: the words side by side win
+    ranked = db.search_text([("open", 1), ("air", 1), ("2023", 1)], 10, together="openair2023")
+    assert [i for i, _ in ranked][:2] == [b, a]
     scores = dict(db.search_text([("openair2023", 3), ("zzz", 1)], 10))
     assert scores == {b: 0.75}
 

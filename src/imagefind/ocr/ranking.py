@@ -92,7 +92,8 @@ class TextSearch:
         params: tuple[object, ...],
     ) -> list[Hit]:
         wanted = [(t.compact, t.weight) for t in terms]
-        ranked = self.store.search_text(wanted, k, where, params)
+        together = "".join(t.compact for t in terms) if len(terms) > 1 else None
+        ranked = self.store.search_text(wanted, k, where, params, together)
         records = self.store.get_many([i for i, _ in ranked])
         return [
             Hit(id=i, score=s, image=ImageOut.of(records[i])) for i, s in ranked if i in records

@@ -123,7 +123,9 @@ class Store(Protocol):
         k: int,
         where: str | None = None,
         params: Sequence[object] = (),
+        together: str | None = None,
     ) -> list[tuple[int, float]]:
         """Images whose text holds any term (compact form, weight), best first: (id, score
-        in [0, 1]). ``where`` restricts to images passing an SQL condition (filters)."""
+        in [0, 1]); ties to texts holding ``together``. ``where`` restricts to images
+        passing an SQL condition (filters)."""
         ...

@@ -165,10 +165,12 @@ class TextTable:
         k: int,
         where: str | None = None,
         params: Sequence[object] = (),
+        together: str | None = None,
     ) -> list[tuple[int, float]]:
         """Images whose text holds any of ``terms`` (compact form, weight), best first, as
         (id, score): score = the weight of the terms found / the weight of all terms; ties go
-        to the shorter text (the match is more of it), then the older image. ``where`` is an
+        to a text that holds ``together`` (the query's words side by side, in order), then to
+        the shorter text (the match is more of it), then to the older image. ``where`` is an
         extra SQL condition on ``images`` (with its ``params``): filters restrict the ranking
         here, before the top ``k`` is cut."""
         terms = [(t, w) for t, w in terms if t]
@@ -187,11 +189,13 @@ class TextTable:
         if where:
             conditions.append(f"t.image_id IN (SELECT id FROM images WHERE {where})")
             args += list(params)
+        adjacent = f"CASE WHEN t.norm LIKE {p} THEN 0 ELSE 1 END, " if together else ""
+        order = [f"%{together}%"] if together else []
         sql = (
             f"SELECT t.image_id, {score} AS score FROM image_text t "
             f"WHERE {' AND '.join(conditions)} "
-            f"ORDER BY score DESC, length(t.norm), t.image_id LIMIT {p}"
+            f"ORDER BY score DESC, {adjacent}length(t.norm), t.image_id LIMIT {p}"
         )
         with self._guard() as conn:
-            rows = conn.execute(sql, [*args, int(k)]).fetchall()
+            rows = conn.execute(sql, [*args, *order, int(k)]).fetchall()
         return [(int(i), round(float(s) / total, 6)) for i, s in rows]

@@ -18,6 +18,7 @@ from imagefind.errors import (
     NotFoundError,
 )
 from imagefind.files import LibraryFiles
+from imagefind.filters import Filters
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
 from imagefind.ocr.runs import OcrRuns
@@ -25,6 +26,7 @@ from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.schemas import (
     AddResult,
     DuplicateGroup,
+    Facets,
     Hit,
     ImageOut,
     IndexSummary,
@@ -319,12 +321,25 @@ class Library:
         """One image; NotFoundError if there is none."""
         return ImageOut.of(self.store.get(image_id))
 
-    def images(self, offset: int = 0, limit: int = 50) -> list[ImageOut]:
-        """A page of images, newest first."""
-        return [ImageOut.of(rec) for rec in self.store.page(offset, limit)]
+    def images(
+        self,
+        offset: int = 0,
+        limit: int = 50,
+        *,
+        filters: Filters | None = None,
+        order: str = "added",
+    ) -> list[ImageOut]:
+        """A page of the images passing ``filters``: newest added first, or by the date
+        taken (``order`` ``date``: oldest first, ``-date``: newest first; undated last)."""
+        return [ImageOut.of(rec) for rec in self.store.browse(offset, limit, filters, order)]
 
-    def count(self) -> int:
-        return self.store.count()
+    def count(self, filters: Filters | None = None) -> int:
+        """How many images (pass ``filters``)."""
+        return self.store.passing_count(filters) if filters else self.store.count()
+
+    def facets(self) -> Facets:
+        """The dates, cameras, places, folders and formats a filter can take, with counts."""
+        return self.store.facets()
 
     def original_path(self, image_id: int) -> Path:
         """The file of an image: its indexed path, or its stored upload."""
@@ -369,18 +384,29 @@ class Library:
         *,
         paths: bool = True,
         lang: str | None = None,
+        filters: Filters | None = None,
+        sort: str = "score",
         mode: str | None = None,
     ) -> list[Hit]:
         """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``, ``#42``.
         ``paths=False`` reads path-looking parts as text, for queries from a client that must
         not make this process read files (the web API). ``lang`` (BCP-47: ``de``, ``pt-BR``)
         is the query's language for models that take one (NLLB-CLIP; default English).
+        ``filters`` (``Filters.parse(after="2019", place="Lisbon")``) keeps the k best among
+        the images that pass; ``sort="date"``/``"-date"`` orders those k by date taken.
         ``mode``: ``clip``, ``text`` (text read in the images) or ``hybrid`` (both, fused);
         default hybrid when the library holds text, else clip (see ``ocr.ranking``)."""
         from imagefind.ocr.ranking import TextSearch
 
         return TextSearch(self.store, self.searcher).search(
-            query, k, threshold, self.search_mode(mode), paths=paths, lang=lang
+            query,
+            k,
+            threshold,
+            self.search_mode(mode),
+            paths=paths,
+            lang=lang,
+            filters=filters,
+            sort=sort,
         )
 
     def search_mode(self, mode: str | None = None) -> Literal["clip", "text", "hybrid"]:
@@ -390,15 +416,24 @@ class Library:
         return resolve_mode(self.store, mode)
 
     def similar(
-        self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None
+        self,
+        image: int | str | Path | bytes,
+        k: int = 10,
+        threshold: float | None = None,
+        *,
+        filters: Filters | None = None,
+        sort: str = "score",
     ) -> list[Hit]:
         """Images like an indexed one (an ``int`` id, or a path: a ``str`` is never an id) or
         like any image file or bytes. The query image itself is left out; an exact copy of
-        it is not."""
-        return self.searcher.similar(image, k, threshold)
+        it is not. ``filters`` and ``sort`` as in ``search``."""
+        return self.searcher.similar(image, k, threshold, filters=filters, sort=sort)
 
-    def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
-        """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates."""
+    def duplicates(
+        self, threshold: float | None = None, *, filters: Filters | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates, among the
+        images passing ``filters`` (``Filters.parse(folders=[...])``: within folders)."""
         from imagefind.duplicates import find_duplicates
 
-        return find_duplicates(self.store, threshold)
+        return find_duplicates(self.store, threshold, filters)

@@ -263,13 +263,60 @@ class Removed:
 
 @dataclass(kw_only=True)
 class ImagePage:
-    """One page of the library, newest first."""
+    """One page of the library (or of the images passing filters), in the order asked."""
 
     __pydantic_config__ = _PYDANTIC
 
     total: int
-    """Images in the whole library"""
+    """Images passing the filters (without any: the whole library)"""
     offset: int
-    """How many newer images come before this page"""
+    """How many images come before this page, in its order"""
     limit: int
     items: list[ImageOut]
+
+
+@dataclass(kw_only=True)
+class FacetCount:
+    __pydantic_config__ = _PYDANTIC
+
+    value: str
+    count: int
+
+
+@dataclass(kw_only=True)
+class YearFacet:
+    __pydantic_config__ = _PYDANTIC
+
+    year: str
+    count: int
+    months: list[FacetCount]
+    """YYYY-MM, in order"""
+
+
+@dataclass(kw_only=True)
+class PlaceFacet:
+    __pydantic_config__ = _PYDANTIC
+
+    city: str | None
+    region: str | None
+    country: str | None
+    country_code: str | None
+    count: int
+
+
+@dataclass(kw_only=True)
+class Facets:
+    """The values a filter bar offers, with how many images have each (most first)."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    total: int
+    undated: int
+    """Images with no date taken (no date filter lets them through)"""
+    years: list[YearFacet]
+    cameras: list[FacetCount]
+    places: list[PlaceFacet]
+    folders: list[FacetCount]
+    """Folders holding images directly (a folder filter also takes its subfolders)"""
+    formats: list[FacetCount]
+    orientations: list[FacetCount]

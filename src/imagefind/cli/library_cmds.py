@@ -9,6 +9,7 @@ import typer
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+from imagefind.cli import filter_options as fo
 from imagefind.cli.app import (
     JsonOpt,
     LangOpt,
@@ -189,13 +190,25 @@ def search_cmd(
     store: StoreOpt = None,
     model: ModelOpt = None,
     lang: LangOpt = None,
+    after: fo.AfterOpt = None,
+    before: fo.BeforeOpt = None,
+    folders: fo.InOpt = None,
+    camera: fo.CameraOpt = None,
+    place: fo.PlaceOpt = None,
+    fmt: fo.FormatOpt = None,
+    orientation: fo.OrientationOpt = None,
+    sort: fo.SortOpt = "score",
     mode: ModeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find images matching a text query; prints score<TAB>path, best first (and<TAB>the
     matching text read in the image, when there is some)."""
+    filters = fo.read_filters(after, before, folders, camera, place, fmt, orientation)
+    order = fo.read_sort(sort)
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
-        hits = lib.search(query, k=k, threshold=threshold, lang=lang, mode=mode)
+        hits = lib.search(
+            query, k=k, threshold=threshold, lang=lang, filters=filters, sort=order, mode=mode
+        )
         _print_hits(hits, as_json, query, "text", lib.search_mode(mode))
     exit_fast()
 
@@ -214,12 +227,23 @@ def similar_cmd(
     library: LibraryOpt = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
+    after: fo.AfterOpt = None,
+    before: fo.BeforeOpt = None,
+    folders: fo.InOpt = None,
+    camera: fo.CameraOpt = None,
+    place: fo.PlaceOpt = None,
+    fmt: fo.FormatOpt = None,
+    orientation: fo.OrientationOpt = None,
+    sort: fo.SortOpt = "score",
     as_json: JsonOpt = False,
 ) -> None:
     """Find images like a given one (the image itself is left out, exact copies are not)."""
     target = parse_image(image)
+    filters = fo.read_filters(after, before, folders, camera, place, fmt, orientation)
+    order = fo.read_sort(sort)
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
-        _print_hits(lib.similar(target, k=k, threshold=threshold), as_json, image, "image")
+        hits = lib.similar(target, k=k, threshold=threshold, filters=filters, sort=order)
+        _print_hits(hits, as_json, image, "image")
     exit_fast()
 
 
@@ -261,11 +285,13 @@ def duplicates_cmd(
     library: LibraryOpt = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
+    folders: fo.InOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Groups of exact and near-duplicate images."""
+    """Groups of exact and near-duplicate images (with --in: among those in the folders)."""
+    filters = fo.read_filters(folders=folders)
     with Library.open(library, model=model, store=store) as lib:
-        groups = lib.duplicates(threshold)
+        groups = lib.duplicates(threshold, filters=filters or None)
     if as_json:
         emit_json(Duplicates(threshold=threshold, groups=groups))
         return

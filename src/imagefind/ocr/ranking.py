@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Literal, get_args
 
 from imagefind.errors import QueryError
+from imagefind.filters import Filters, by_date
 from imagefind.ocr.textquery import Term, parse_terms, shorten, snippet
 from imagefind.query import MAX_QUERY_LENGTH
 from imagefind.schemas import Hit, ImageOut
@@ -46,9 +47,10 @@ def resolve_mode(store: Store, mode: str | None) -> Mode:
 
 
 class TextSearch:
-    """Text and hybrid search over one store, beside the CLIP ``Searcher``. ``where`` (an
-    SQL condition on ``images``) and its ``params`` restrict the text ranking: the hook
-    that metadata filters use."""
+    """Text and hybrid search over one store, beside the CLIP ``Searcher``. Filters hold in
+    every mode: the CLIP ranking is the filtered one, and the text ranking runs under the
+    filters' SQL condition (``store.filter_sql``), so both rankings are of passing images
+    before the fusion and the cut to k; ``sort`` then orders the k (by date taken)."""
 
     def __init__(self, store: Store, searcher: Searcher) -> None:
         self.store = store
@@ -63,25 +65,33 @@ class TextSearch:
         *,
         paths: bool = True,
         lang: str | None = None,
-        where: str | None = None,
-        params: tuple[object, ...] = (),
+        filters: Filters | None = None,
+        sort: str = "score",
     ) -> list[Hit]:
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k={k}: must be between 1 and {MAX_K}")
         if len(query) > MAX_QUERY_LENGTH:
             raise QueryError(f"query is {len(query)} characters; the limit is {MAX_QUERY_LENGTH}")
         terms = parse_terms(query)
+        where, params = self.store.filter_sql(filters) if filters else (None, [])
         if mode == "clip":
-            hits = self.searcher.search(query, k, threshold, paths=paths, lang=lang)
+            hits = self.searcher.search(
+                query, k, threshold, paths=paths, lang=lang, filters=filters
+            )
         elif mode == "text":
             hits = self._text_hits(terms, k, where, params)
         else:
             depth = min(MAX_K, max(k, FUSION_DEPTH))
-            clip = self.searcher.search(query, depth, threshold, paths=paths, lang=lang)
+            clip = self.searcher.search(
+                query, depth, threshold, paths=paths, lang=lang, filters=filters
+            )
             text = self._text_hits(terms, depth, where, params)
             if text and text[0].score >= 1.0:  # some images hold every word: only those
                 text = [hit for hit in text if hit.score >= 1.0]
             hits = fuse([clip, text], k)
+        if sort != "score":
+            records = self.store.get_many([h.id for h in hits])
+            hits = by_date(hits, lambda hit: records[hit.id].taken_local, sort)
         return self._with_text(hits, terms)
 
     def _text_hits(
@@ -89,7 +99,7 @@ class TextSearch:
         terms: list[Term],
         k: int,
         where: str | None,
-        params: tuple[object, ...],
+        params: list[object],
     ) -> list[Hit]:
         wanted = [(t.compact, t.weight) for t in terms]
         together = "".join(t.compact for t in terms) if len(terms) > 1 else None

@@ -19,7 +19,8 @@ What every store promises:
   stages the next model's vectors aside and switches model and vectors in one transaction.
 - **Search** returns ``(scores [Q, k'], ids [Q, k'])``: cosine similarity, best first, with
   ``k' <= k`` (fewer when the store holds fewer images); exact for small libraries, an
-  approximate index tuned for recall above a size.
+  approximate index tuned for recall above a size. A **filtered search** never returns
+  fewer than k hits while k images pass: exact over the passing rows when few pass.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from typing import Protocol
 
 import numpy as np
 
+from imagefind.filters import Filters
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.scanner import FoundFile
+from imagefind.schemas import Facets
 from imagefind.stores.text import StoredText, TextCounts
 
 
@@ -86,9 +89,26 @@ class Store(Protocol):
     def generation(self) -> int: ...
     def size_on_disk(self) -> int: ...
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k by cosine: (scores [Q, k'], ids [Q, k']), best first."""
+    def search(
+        self, queries: np.ndarray, k: int, filters: Filters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k by cosine: (scores [Q, k'], ids [Q, k']), best first. With ``filters``,
+        among the images that pass, exactly as brute force over them would rank them (ids
+        of -1 pad a row that found fewer)."""
         ...
+
+    # Filters (``stores.filtering``, written once for both SQL stores).
+    def passing_count(self, filters: Filters | None, limit: int | None = None) -> int: ...
+    def passing_ids(self, filters: Filters | None) -> np.ndarray: ...
+
+    def filter_sql(self, filters: Filters | None) -> tuple[str, list[object]]:
+        """``filters`` as one SQL condition on the images table, and its parameters."""
+        ...
+
+    def browse(
+        self, offset: int, limit: int, filters: Filters | None = None, order: str = "added"
+    ) -> list[ImageRecord]: ...
+    def facets(self) -> Facets: ...
 
     def claim(self, files: Sequence[FoundFile]) -> set[str]:
         """Claim files for encoding; the paths this process got. Indexing workers sharing

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from imagefind.errors import ImagefindError
 from imagefind.library import Library
-from imagefind.web import api, docs, errors, login, pages
+from imagefind.web import api, browse, docs, errors, login, pages
 from imagefind.web.access import AccessMiddleware
 from imagefind.web.auth import MAX_SECRET_CHARS, Auth
 from imagefind.web.security import (
@@ -87,6 +87,7 @@ def create_app(
     app.state.imagefind = state
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(browse.router)
     app.include_router(pages.router)
     app.include_router(login.router)
     docs.install(app)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from imagefind.filters import Filters
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.scanner import FoundFile
 from imagefind.stores.embedded.catalog import Catalog
+from imagefind.stores.embedded.filtered import filtered_search
 from imagefind.stores.embedded.liveindex import LiveIndex
 from imagefind.stores.embedded.vectorindex import VectorIndex
 
@@ -28,7 +30,11 @@ class EmbeddedStore(Catalog):
     def vector_index(self) -> VectorIndex:
         return self.live.get()
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, filters: Filters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if filters:
+            return filtered_search(self.live.get(), self, queries, k, filters)
         return self.live.get().search(queries, k)
 
     def refresh(self) -> bool:

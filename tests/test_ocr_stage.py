@@ -147,7 +147,7 @@ def test_offer_never_waits_and_finish_reads_what_was_left(lib: Library, tmp_path
     lib.index([folder])
     ids = lib.store.ids()
     slow = _SlowEngine()
-    pool = EnginePool("slow")
+    pool = EnginePool()  # the real one, its engine swapped for the slow stand-in
     pool.get = lambda: slow  # type: ignore[method-assign]
     stage = OcrStage(lib.store, lib.original_path, pool, workers=1, queue=2)
     started = time.perf_counter()

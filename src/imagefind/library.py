@@ -6,21 +6,16 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from platformdirs import user_data_dir
 
-from imagefind.errors import (
-    ImageError,
-    ImagefindError,
-    LibraryError,
-    ModelMismatchError,
-    NotFoundError,
-)
+from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
 from imagefind.files import LibraryFiles
 from imagefind.filters import Filters
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
+from imagefind.ocr.ranking import Mode, TextSearch, resolve_mode
 from imagefind.ocr.runs import OcrRuns
 from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.schemas import (
@@ -49,17 +44,6 @@ def default_library_path() -> Path:
     return Path(env).expanduser() if env else Path(user_data_dir("imagefind"))
 
 
-def _refused(data: bytes | str | Path) -> ImagefindError | None:
-    """Why an input cannot be added before reading it: a folder holds many images, which
-    is ``index``'s job, not ``add``'s."""
-    if isinstance(data, str | Path) and Path(data).is_dir():
-        return ImageError(
-            f"{data}: a folder, not an image: add takes image files; index a folder with "
-            f"'imagefind index {data}' (Library.index)"
-        )
-    return None
-
-
 class Library:
     """One library directory: catalog, thumbnails, uploads, bound to one model."""
 
@@ -80,6 +64,7 @@ class Library:
         self._lock = threading.RLock()
         self.searcher = Searcher(self.store, lambda: self.model)
         self.ocr = OcrRuns(self.store, self.original_path)
+        self.text_search = TextSearch(self.store, self.searcher)
 
     @classmethod
     def open(
@@ -273,15 +258,10 @@ class Library:
         answer for each file."""
         from imagefind.ingest import add_uploads
 
-        outcomes: list[AddResult | ImagefindError | None] = [_refused(d) for _, d in uploads]
-        todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
         done, _ = self.ocr.run(
-            self._pipeline,
-            lambda runner: add_uploads(self.store, [uploads[i] for i in todo], runner),
+            self._pipeline, lambda runner: add_uploads(self.store, uploads, runner)
         )
-        for i, outcome in zip(todo, done, strict=True):
-            outcomes[i] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
+        return done
 
     def remove(self, targets: Sequence[int | str | Path]) -> list[ImageOut]:
         """Remove images by id (an ``int``) or by path (a ``str`` or ``Path``; a folder removes
@@ -396,23 +376,13 @@ class Library:
         the images that pass; ``sort="date"``/``"-date"`` orders those k by date taken.
         ``mode``: ``clip``, ``text`` (text read in the images) or ``hybrid`` (both, fused);
         default hybrid when the library holds text, else clip (see ``ocr.ranking``)."""
-        from imagefind.ocr.ranking import TextSearch
-
-        return TextSearch(self.store, self.searcher).search(
-            query,
-            k,
-            threshold,
-            self.search_mode(mode),
-            paths=paths,
-            lang=lang,
-            filters=filters,
-            sort=sort,
+        chosen = self.search_mode(mode)
+        return self.text_search.search(
+            query, k, threshold, chosen, paths=paths, lang=lang, filters=filters, sort=sort
         )
 
-    def search_mode(self, mode: str | None = None) -> Literal["clip", "text", "hybrid"]:
+    def search_mode(self, mode: str | None = None) -> Mode:
         """The mode a search runs in: ``mode``, or hybrid when the library holds text."""
-        from imagefind.ocr.ranking import resolve_mode
-
         return resolve_mode(self.store, mode)
 
     def similar(

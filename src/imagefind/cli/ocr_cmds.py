@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from imagefind.cli.app import JsonOpt, LibraryOpt, StoreOpt, app, emit_json, stderr, stdout
+from imagefind.cli.output import ocr_line, progress_bar
 from imagefind.library import Library
-from imagefind.schemas import OcrSummary
 
 OcrOpt = Annotated[
     bool | None,
@@ -30,15 +30,6 @@ ModeOpt = Annotated[
 ]
 
 
-def ocr_line(summary: OcrSummary) -> str:
-    """One line for a human about an OCR run."""
-    errors = f", {summary.errors} failed (still indexed)" if summary.errors else ""
-    return (
-        f"Text: read {summary.read} image(s) with {summary.engine}, text found in "
-        f"{summary.with_text}{errors} — {summary.seconds:.1f} s"
-    )
-
-
 @app.command("ocr")
 def ocr_cmd(
     library: LibraryOpt = None,
@@ -49,9 +40,7 @@ def ocr_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Read the text in images indexed before OCR was on, and turn OCR on for the library."""
-    from imagefind.cli.library_cmds import _progress
-
-    with Library.open(library, store=store) as lib, _progress("Reading text") as bar:
+    with Library.open(library, store=store) as lib, progress_bar("Reading text") as bar:
         task = bar.add_task("ocr", total=None, rate="")
 
         def report(done: int, total: int) -> None:

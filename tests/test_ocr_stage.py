@@ -64,6 +64,11 @@ def test_ocr_is_opt_in_and_remembered(lib: Library, tmp_path: Path) -> None:
     _phrase(folder, "d.png", "Museum Ticket")
     assert lib.index([folder], ocr=False).ocr is None  # --no-ocr
     assert not lib.store.ocr_enabled() and len(lib.store.unread_ids()) == 1
+    backlog = lib.store.unread_ids()
+    lib.store.set_ocr_enabled(True)
+    second = lib.add(_png_bytes("Coffee Bar"), name="second.png")
+    assert "coffeebar" in lib.store.texts([second.id])[second.id].norm
+    assert lib.store.unread_ids() == backlog  # an upload reads its own image, not the backlog
     filled = lib.read_text()  # imagefind ocr: the images indexed before
     assert filled.read == 1 and "museumticket" in _texts(lib)["d.png"]
     assert lib.store.ocr_enabled()

@@ -31,13 +31,18 @@ def test_compact_folds_case_accents_and_punctuation(text: str, expected: str) ->
 
 
 def test_terms_words_phrases_and_arithmetic() -> None:
-    terms = parse_terms('wifi "Open Air 2023" + 2:Lidl - #42 a 北 wifi')
+    terms = parse_terms('wifi "Open Air 2023" + 2:Lidl - #42 + a 北 wifi')
     assert terms == [
         Term("wifi", 1),
         Term("openair2023", 3),
         Term("lidl", 1),
         Term("北", 1),  # one CJK character is a word; one Latin letter ("a") is not
     ]
+
+
+def test_an_id_is_left_out_only_as_a_whole_part() -> None:
+    assert parse_terms("Room #1984") == [Term("room", 1), Term("1984", 1)]
+    assert parse_terms("beach - 2:#42") == [Term("beach", 1)]
 
 
 def test_an_unclosed_quote_is_a_phrase_to_the_end() -> None:

@@ -259,7 +259,7 @@ class Library:
         from imagefind.ingest import add_uploads
 
         done, _ = self.ocr.run(
-            self._pipeline, lambda runner: add_uploads(self.store, uploads, runner)
+            self._pipeline, lambda runner: add_uploads(self.store, uploads, runner), catch_up=False
         )
         return done
 

@@ -55,10 +55,11 @@ class OcrRuns:
         return OcrStage(self.store, self.source, self._engines, progress=progress)
 
     def run(
-        self, pipeline: Pipeline, job: Callable[[RunnerFactory], T]
+        self, pipeline: Pipeline, job: Callable[[RunnerFactory], T], *, catch_up: bool = True
     ) -> tuple[T, OcrSummary | None]:
         """``job`` with a pipeline factory whose committed batches go to OCR (when on); then
-        OCR reads what it left and every image still unread."""
+        OCR reads what it left, and (``catch_up``, an index run) every image still unread.
+        Uploads read their own images only: a web request never waits for a backlog."""
         stage = self.stage()
         if stage is None:
             return job(lambda b, w, p: pipeline(b, w, p, None)), None
@@ -67,7 +68,7 @@ class OcrRuns:
         except BaseException:
             stage.close()
             raise
-        return result, stage.finish(self.store.unread_ids)
+        return result, stage.finish(self.store.unread_ids if catch_up else None)
 
     def catch_up(
         self, *, errors: bool = False, progress: Callable[[int, int], None] | None = None

@@ -100,7 +100,7 @@ class OcrStage:
 
     def finish(self, more: Callable[[], Iterable[int]] | None = None) -> OcrSummary:
         """Wait for the queue, then read what was left behind and the ids ``more`` gives
-        once the queue is empty (the store's unread images), with every worker."""
+        once the queue is empty (the store's unread images), a thread per core."""
         with self._lock:
             pending, self._pending = list(self._pending), set()
         for future in pending:
@@ -108,9 +108,12 @@ class OcrStage:
         with self._lock:
             left, self._left = self._left, []
         todo = list(dict.fromkeys([*left, *(more() if more is not None else ())]))
-        for future in [self._pool.submit(self._read_one, i) for i in todo]:
-            future.result()
         self._pool.shutdown(wait=True)
+        # Encoding is over: the rest is read on every core, an engine per thread.
+        tail = min(len(todo), max(self.workers, os.cpu_count() or 1))
+        if todo:
+            with ThreadPoolExecutor(tail, thread_name_prefix="ocr-tail") as pool:
+                list(pool.map(self._read_one, todo))
         self.summary.seconds = round(time.perf_counter() - self._started, 3)
         return self.summary
 

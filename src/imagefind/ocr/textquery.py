@@ -10,7 +10,8 @@ pg_trgm), so a word is found inside a longer string ("wifi" in "WiFi-Password").
 
 A query is words and ``"quoted phrases"``. An image matches when it holds any of them; it
 ranks by how many it holds (a phrase counts as many as its words). Query arithmetic is
-not text: standalone ``+``/``-``, weights (``2:``) and ids (``#42``) are left out.
+not text: standalone ``+``/``-``, weights (``2:``) and parts that are an id (``#42``) are
+left out.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ SNIPPET_CONTEXT = 40
 MARK_OPEN, MARK_CLOSE = "\u27e6", "\u27e7"  # ⟦match⟧: never produced by OCR of Latin/CJK text
 
 _PART = re.compile(r'"([^"]*)"?|(\S+)')
-_ARITHMETIC = re.compile(r"^(?:[+-]|#\d+|\d+(?:\.\d+)?:)$")
+_ID = re.compile(r"^(?:\d+(?:\.\d+)?:)?#\d+$")  # a part that is an id, weighted or not
 _WEIGHT = re.compile(r"^\d+(?:\.\d+)?:(?=\D)")
 
 
@@ -55,20 +56,29 @@ def _keep(term: str) -> bool:
 
 
 def parse_terms(query: str) -> list[Term]:
-    """The words and phrases of a query, each once, in order (see the module docstring)."""
+    """The words and phrases of a query, each once, in order (see the module docstring).
+    Parts are split at standalone ``+``/``-`` as in the CLIP grammar: a part that is only an
+    id (``#42``) is left out, while ``Room #1984`` is text, words ``room`` and ``1984``."""
     terms: dict[str, Term] = {}
+    parts: list[list[tuple[str | None, str | None]]] = [[]]
     for match in _PART.finditer(query):
         phrase, word = match.group(1), match.group(2)
-        if phrase is not None:
-            words = phrase.split()
-            term = Term(compact(phrase), max(1, len(words)))
+        if phrase is None and word in ("+", "-"):
+            parts.append([])
         else:
-            assert word is not None
-            if _ARITHMETIC.match(word):
-                continue
-            term = Term(compact(_WEIGHT.sub("", word)), 1)
-        if _keep(term.compact) and term.compact not in terms:
-            terms[term.compact] = term
+            parts[-1].append((phrase, word))
+    for part in parts:
+        if len(part) == 1 and part[0][1] is not None and _ID.match(part[0][1]):
+            continue  # an indexed image's id, not text
+        for position, (phrase, word) in enumerate(part):
+            if phrase is not None:
+                term = Term(compact(phrase), max(1, len(phrase.split())))
+            else:
+                assert word is not None
+                text = _WEIGHT.sub("", word) if position == 0 else word
+                term = Term(compact(text), 1)
+            if _keep(term.compact) and term.compact not in terms:
+                terms[term.compact] = term
     return list(terms.values())
 
 

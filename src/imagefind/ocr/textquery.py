@@ -82,10 +82,6 @@ def parse_terms(query: str) -> list[Term]:
     return list(terms.values())
 
 
-def has_phrase(query: str) -> bool:
-    return '"' in query
-
-
 def shorten(text: str, limit: int = SHORT_TEXT) -> str:
     """Recognised text for a hit: whitespace collapsed, cut at ``limit`` with an ellipsis."""
     flat = " ".join(text.split())

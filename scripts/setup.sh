@@ -109,4 +109,11 @@ if [[ $dev -eq 1 ]]; then
         echo "setup.sh: installing Debian's chromium and chromium-driver"
         apt_install chromium chromium-driver
     fi
+
+    # Text in images: the tests compare Tesseract with PP-OCRv4 (the default engine, whose
+    # models come in the rapidocr-onnxruntime wheel) and render Chinese with a CJK font.
+    if [[ ! -x /usr/bin/tesseract ]] || ! fc-list :lang=zh | grep -q .; then
+        echo "setup.sh: installing Debian's tesseract-ocr, tesseract-ocr-eng and a CJK font"
+        apt_install tesseract-ocr tesseract-ocr-eng fonts-wqy-microhei fontconfig
+    fi
 fi

@@ -42,6 +42,8 @@ class Outcome:
 
 # Handles content already known (renames, touches, copies); True when it needs no new row.
 Relink = Callable[[Item, Outcome], bool]
+# Hears the ids of each committed batch (the OCR stage queues them); must not block.
+Committed = Callable[[list[int]], None]
 
 
 class Committer:
@@ -49,7 +51,8 @@ class Committer:
 
     ``encode`` is the model's visual encoder, for items that arrive without a vector
     (``None`` where they all arrive encoded). The tuner sets the batch size and hears how
-    long each batch took to encode and to arrive."""
+    long each batch took to encode and to arrive. ``committed`` hears the ids of each
+    committed batch."""
 
     def __init__(
         self,
@@ -59,8 +62,10 @@ class Committer:
         encode: Encoder | None = None,
         *,
         progress: Callable[[int], None] | None = None,
+        committed: Committed | None = None,
     ) -> None:
         self.store = store
+        self.committed = committed
         self.files = files
         self.tuner = tuner
         self.encode = encode
@@ -155,6 +160,8 @@ class Committer:
                     self.files.discard([old.sha256])
             else:
                 out.added.append(image_id)
+        if self.committed is not None:
+            self.committed(ids)
         for it in batch:  # free memory early: a batch of 12 MP decodes is large
             it.pixels = it.vector = it.thumb = it.data = None
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from imagefind.commit import Committer, Outcome, Relink
+from imagefind.commit import Committed, Committer, Outcome, Relink
 from imagefind.errors import ImagefindError
 from imagefind.files import LibraryFiles
 from imagefind.library import Library
@@ -54,8 +54,14 @@ class RayLibrary(Library):
         return lib
 
     def _pipeline(
-        self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
+        self,
+        batch_size: int | None,
+        workers: int | None,
+        progress: Callable[[int], None] | None,
+        committed: Committed | None = None,
     ) -> IndexRunner:
+        """Ray's pipeline commits here too, but OCR reads at the end of the run
+        (``committed`` is not called): the run's unread images."""
         return RayPipeline(
             self.store,
             self.files,

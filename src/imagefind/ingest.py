@@ -139,6 +139,12 @@ def add_uploads(
     outcomes: dict[int, AddResult | ImagefindError] = {}
     items, duplicates = [], {}
     for position, (name, data) in enumerate(uploads):
+        if isinstance(data, str | Path) and Path(data).is_dir():  # many images: index's job
+            outcomes[position] = ImageError(
+                f"{data}: a folder, not an image: add takes image files; index a folder with "
+                f"'imagefind index {data}' (Library.index)"
+            )
+            continue
         if isinstance(data, str | Path):
             found = next(walk(Path(data)))
             if isinstance(found, Problem):

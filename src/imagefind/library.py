@@ -10,17 +10,13 @@ from typing import TYPE_CHECKING
 
 from platformdirs import user_data_dir
 
-from imagefind.errors import (
-    ImageError,
-    ImagefindError,
-    LibraryError,
-    ModelMismatchError,
-    NotFoundError,
-)
+from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
 from imagefind.files import LibraryFiles
 from imagefind.filters import Filters
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
+from imagefind.ocr.ranking import Mode, TextSearch, resolve_mode
+from imagefind.ocr.runs import OcrRuns
 from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.schemas import (
     AddResult,
@@ -29,6 +25,7 @@ from imagefind.schemas import (
     Hit,
     ImageOut,
     IndexSummary,
+    OcrSummary,
     ReindexSummary,
     Stats,
 )
@@ -38,23 +35,13 @@ from imagefind.stores import Store, open_store
 if TYPE_CHECKING:
     from PIL import Image
 
+    from imagefind.commit import Committed
     from imagefind.pipeline import IndexRunner
 
 
 def default_library_path() -> Path:
     env = os.environ.get("IMAGEFIND_HOME")
     return Path(env).expanduser() if env else Path(user_data_dir("imagefind"))
-
-
-def _refused(data: bytes | str | Path) -> ImagefindError | None:
-    """Why an input cannot be added before reading it: a folder holds many images, which
-    is ``index``'s job, not ``add``'s."""
-    if isinstance(data, str | Path) and Path(data).is_dir():
-        return ImageError(
-            f"{data}: a folder, not an image: add takes image files; index a folder with "
-            f"'imagefind index {data}' (Library.index)"
-        )
-    return None
 
 
 class Library:
@@ -76,6 +63,8 @@ class Library:
         self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
         self._lock = threading.RLock()
         self.searcher = Searcher(self.store, lambda: self.model)
+        self.ocr = OcrRuns(self.store, self.original_path)
+        self.text_search = TextSearch(self.store, self.searcher)
 
     @classmethod
     def open(
@@ -181,9 +170,14 @@ class Library:
     # -- adding and removing ----------------------------------------------------------------
 
     def _pipeline(
-        self, batch_size: int | None, workers: int | None, progress: Callable[[int], None] | None
+        self,
+        batch_size: int | None,
+        workers: int | None,
+        progress: Callable[[int], None] | None,
+        committed: Committed | None = None,
     ) -> IndexRunner:
-        """The pipeline that indexing runs (``RayLibrary`` swaps in its own)."""
+        """The pipeline that indexing runs (``RayLibrary`` swaps in its own); ``committed``
+        hears each batch's ids (the OCR stage)."""
         from imagefind.pipeline import Pipeline
 
         model = self.model
@@ -196,7 +190,15 @@ class Library:
             batch_size=batch_size,
             workers=workers,
             progress=progress,
+            committed=committed,
         )
+
+    def read_text(
+        self, *, errors: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> OcrSummary:
+        """Read the text of every image not read yet (``imagefind ocr``; ``errors``: also
+        retry those OCR failed on), and turn OCR on for images added later."""
+        return self.ocr.catch_up(errors=errors, progress=progress)
 
     def index(
         self,
@@ -205,24 +207,34 @@ class Library:
         batch_size: int | None = None,
         workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        ocr: bool | None = None,
     ) -> IndexSummary:
         """Index folders (recursively) or files. Incremental: unchanged files are skipped,
         moved ones re-linked by content, changed ones re-encoded, vanished ones pruned.
-        ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given."""
+        ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given.
+        ``ocr`` turns reading text in images on or off for the library (remembered); while
+        on, text is read beside encoding, and images not read yet are read at the end."""
         from imagefind.ingest import index_paths  # the image stack: not needed to search
 
-        return index_paths(
-            self.store,
-            paths,
+        if ocr is not None:
+            self.ocr.enable(ocr)
+        summary, read = self.ocr.run(
             self._pipeline,
-            exclude=self.path,
-            remove=self.remove_ids,
-            collect_garbage=self.collect_garbage,
-            upload_file=self.files.find_upload,
-            batch_size=batch_size,
-            workers=workers,
-            progress=progress,
+            lambda runner: index_paths(
+                self.store,
+                paths,
+                runner,
+                exclude=self.path,
+                remove=self.remove_ids,
+                collect_garbage=self.collect_garbage,
+                upload_file=self.files.find_upload,
+                batch_size=batch_size,
+                workers=workers,
+                progress=progress,
+            ),
         )
+        summary.ocr = read
+        return summary
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:
         """Add one image file, or bytes as an upload (content-addressed, deduplicated).
@@ -246,12 +258,10 @@ class Library:
         answer for each file."""
         from imagefind.ingest import add_uploads
 
-        outcomes: list[AddResult | ImagefindError | None] = [_refused(d) for _, d in uploads]
-        todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        done = add_uploads(self.store, [uploads[i] for i in todo], self._pipeline)
-        for i, outcome in zip(todo, done, strict=True):
-            outcomes[i] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
+        done, _ = self.ocr.run(
+            self._pipeline, lambda runner: add_uploads(self.store, uploads, runner), catch_up=False
+        )
+        return done
 
     def remove(self, targets: Sequence[int | str | Path]) -> list[ImageOut]:
         """Remove images by id (an ``int``) or by path (a ``str`` or ``Path``; a folder removes
@@ -356,16 +366,24 @@ class Library:
         lang: str | None = None,
         filters: Filters | None = None,
         sort: str = "score",
+        mode: str | None = None,
     ) -> list[Hit]:
         """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``, ``#42``.
         ``paths=False`` reads path-looking parts as text, for queries from a client that must
         not make this process read files (the web API). ``lang`` (BCP-47: ``de``, ``pt-BR``)
         is the query's language for models that take one (NLLB-CLIP; default English).
         ``filters`` (``Filters.parse(after="2019", place="Lisbon")``) keeps the k best among
-        the images that pass; ``sort="date"``/``"-date"`` orders those k by date taken."""
-        return self.searcher.search(
-            query, k, threshold, paths=paths, lang=lang, filters=filters, sort=sort
+        the images that pass; ``sort="date"``/``"-date"`` orders those k by date taken.
+        ``mode``: ``clip``, ``text`` (text read in the images) or ``hybrid`` (both, fused);
+        default hybrid when the library holds text, else clip (see ``ocr.ranking``)."""
+        chosen = self.search_mode(mode)
+        return self.text_search.search(
+            query, k, threshold, chosen, paths=paths, lang=lang, filters=filters, sort=sort
         )
+
+    def search_mode(self, mode: str | None = None) -> Mode:
+        """The mode a search runs in: ``mode``, or hybrid when the library holds text."""
+        return resolve_mode(self.store, mode)
 
     def similar(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
-from imagefind.commit import Committer, Encoder, Outcome, Relink
+from imagefind.commit import Committed, Committer, Encoder, Outcome, Relink
 from imagefind.files import LibraryFiles
 from imagefind.models.preprocess import Preprocessor
 from imagefind.prepare import Item, Preparer
@@ -66,15 +66,18 @@ class Pipeline:
         batch_size: int | None = None,
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
+        committed: Committed | None = None,
     ) -> None:
         """``batch_size`` and ``workers`` (decoder threads): ``None`` tunes them as the run
-        goes (see :mod:`imagefind.tuning`)."""
+        goes (see :mod:`imagefind.tuning`); ``committed`` hears each batch's ids (OCR)."""
         self.tuner = Tuner(
             os.cpu_count() or 1,
             max(1, batch_size) if batch_size is not None else None,
             max(1, workers) if workers is not None else None,
         )
-        self.committer = Committer(store, files, self.tuner, encode, progress=progress)
+        self.committer = Committer(
+            store, files, self.tuner, encode, progress=progress, committed=committed
+        )
         # Known content is recognised before it is decoded: a renamed file costs a hash.
         self.prepare = Preparer(preprocess, min_side, self.committer.known)
 

@@ -95,13 +95,19 @@ class ImageOut:
 
 @dataclass(kw_only=True)
 class Hit:
-    """One search result: cosine similarity in [-1, 1], higher is closer."""
+    """One search result: cosine similarity in [-1, 1], higher is closer (``clip`` mode);
+    the share of the query's words found in the image's text (``text``); the reciprocal
+    rank fusion score (``hybrid``)."""
 
     __pydantic_config__ = _PYDANTIC
 
     id: int
     score: float
     image: ImageOut
+    text: str | None = None
+    """Text read in the image (OCR), shortened; None when none was read"""
+    text_match: str | None = None
+    """The recognised text around the match, each match marked ⟦like this⟧"""
 
 
 @dataclass(kw_only=True)
@@ -110,6 +116,24 @@ class Skipped:
 
     path: str
     reason: str
+
+
+@dataclass(kw_only=True)
+class OcrSummary:
+    """What a run of OCR did (``index`` with OCR on, ``imagefind ocr``)."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    engine: str
+    read: int = 0
+    """Images read (with or without text)"""
+    with_text: int = 0
+    """Images in which text was found"""
+    errors: int = 0
+    """Images OCR failed on (still indexed; the error is stored with the image)"""
+    deferred: int = 0
+    """Images read after encoding ended, the OCR queue being full while it ran"""
+    seconds: float = 0.0
 
 
 @dataclass(kw_only=True)
@@ -134,6 +158,8 @@ class IndexSummary:
     """Encoder batch size the run settled on"""
     decoders: int = 0
     """Decoder threads the run settled on"""
+    ocr: OcrSummary | None = None
+    """Text read in images, when the library has OCR on"""
 
     @property
     def skipped_count(self) -> int:
@@ -211,6 +237,8 @@ class SearchResult:
     """The query as given: text, a path, or #id"""
     kind: Literal["text", "image"]
     hits: list[Hit]
+    mode: Literal["clip", "text", "hybrid"] = "clip"
+    """How text queries were ranked (image queries: always clip)"""
 
 
 @dataclass(kw_only=True)

@@ -1,13 +1,9 @@
 """Library commands: index, search, similar, remove, duplicates, stats, reindex, serve."""
 
-from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
 
 from imagefind.cli import filter_options as fo
 from imagefind.cli.app import (
@@ -19,12 +15,13 @@ from imagefind.cli.app import (
     app,
     emit_json,
     exit_fast,
-    stderr,
     stdout,
 )
+from imagefind.cli.ocr_cmds import ModeOpt, OcrOpt
+from imagefind.cli.output import print_hits, print_summary, progress_bar
 from imagefind.library import Library
 from imagefind.query import parse_image
-from imagefind.schemas import Duplicates, Hit, IndexSummary, Removed, SearchResult
+from imagefind.schemas import Duplicates, Removed
 from imagefind.search import MAX_K
 
 KOpt = Annotated[int, typer.Option("-k", "--top", min=1, max=MAX_K, help="How many results.")]
@@ -38,37 +35,6 @@ ThresholdOpt = Annotated[
         help="Hide results scoring below this (text ~0.2-0.3, image ~0.7-0.9).",
     ),
 ]
-
-
-def _progress(label: str) -> "Progress":
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=stderr.rich,
-        disable=not stderr.is_terminal,
-        transient=True,
-    )
-
-
-def _print_hits(hits: list[Hit], as_json: bool, query: str, kind: Literal["text", "image"]) -> None:
-    if as_json:
-        emit_json(SearchResult(query=query, kind=kind, hits=hits))
-        return
-    if not hits:
-        stderr.print("No results.")
-    for hit in hits:  # plain print: rich would expand the tab that scripts split on
-        print(f"{hit.score:.3f}\t{hit.image.source}")
 
 
 @app.command("index")
@@ -119,6 +85,7 @@ def index_cmd(
             help="Cluster to join with --ray: auto, or ray://head:10001 [default: a local Ray].",
         ),
     ] = None,
+    ocr: OcrOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
@@ -132,7 +99,7 @@ def index_cmd(
         opened = Library.open(library, model=model, precision=precision, store=store)
     with (
         opened as lib,
-        _progress("Indexing") as bar,
+        progress_bar("Indexing") as bar,
     ):
         task = bar.add_task("index", total=None, rate="")
 
@@ -141,27 +108,11 @@ def index_cmd(
             rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 and done else ""
             bar.update(task, completed=done, total=total, rate=rate)
 
-        summary = lib.index(paths, batch_size=batch_size, workers=workers, progress=report)
+        summary = lib.index(paths, batch_size=batch_size, workers=workers, progress=report, ocr=ocr)
     if as_json:
         emit_json(summary)
     else:
-        _print_summary(summary)
-
-
-def _print_summary(s: IndexSummary) -> None:
-    rate = f" ({s.encoded / s.seconds:.1f} images/s)" if s.encoded and s.seconds else ""
-    stdout.print(
-        f"Added {s.added}, updated {s.updated}, renamed {s.renamed}, removed {s.removed}, "
-        f"unchanged {s.unchanged}, skipped {len(s.skipped)} — encoded {s.encoded} in "
-        f"{s.seconds:.1f} s{rate}"
-    )
-    if s.metadata_read:
-        stdout.print(f"  metadata re-read from {s.metadata_read} file headers (none encoded)")
-    reasons = Counter(item.reason for item in s.skipped)
-    for reason, count in reasons.most_common():
-        examples = [i.path for i in s.skipped if i.reason == reason][:3]
-        more = f" (+{count - len(examples)} more)" if count > len(examples) else ""
-        stdout.print(f"  skipped {count}: {reason}: {', '.join(examples)}{more}")
+        print_summary(summary)
 
 
 @app.command("search")
@@ -187,14 +138,18 @@ def search_cmd(
     fmt: fo.FormatOpt = None,
     orientation: fo.OrientationOpt = None,
     sort: fo.SortOpt = "score",
+    mode: ModeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find images matching a text query; prints score<TAB>path, best first."""
+    """Find images matching a text query; prints score<TAB>path, best first (and<TAB>the
+    matching text read in the image, when there is some)."""
     filters = fo.read_filters(after, before, folders, camera, place, fmt, orientation)
     order = fo.read_sort(sort)
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
-        hits = lib.search(query, k=k, threshold=threshold, lang=lang, filters=filters, sort=order)
-        _print_hits(hits, as_json, query, "text")
+        hits = lib.search(
+            query, k=k, threshold=threshold, lang=lang, filters=filters, sort=order, mode=mode
+        )
+        print_hits(hits, as_json, query, "text", lib.search_mode(mode))
     exit_fast()
 
 
@@ -228,7 +183,7 @@ def similar_cmd(
     order = fo.read_sort(sort)
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
         hits = lib.similar(target, k=k, threshold=threshold, filters=filters, sort=order)
-        _print_hits(hits, as_json, image, "image")
+        print_hits(hits, as_json, image, "image")
     exit_fast()
 
 
@@ -314,7 +269,7 @@ def reindex_cmd(
 ) -> None:
     """Re-embed every image with another model: all or nothing (interrupted, the library
     stays as it was). Images whose original is gone are removed and listed."""
-    with Library.open(library, store=store) as lib, _progress("Re-embedding") as bar:
+    with Library.open(library, store=store) as lib, progress_bar("Re-embedding") as bar:
         task = bar.add_task("reindex", total=lib.count(), rate="")
         summary = lib.reindex(model, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
     if as_json:

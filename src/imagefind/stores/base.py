@@ -34,6 +34,7 @@ from imagefind.filters import Filters
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.scanner import FoundFile
 from imagefind.schemas import Facets
+from imagefind.stores.text import StoredText, TextCounts
 
 
 class Store(Protocol):
@@ -99,6 +100,11 @@ class Store(Protocol):
     # Filters (``stores.filtering``, written once for both SQL stores).
     def passing_count(self, filters: Filters | None, limit: int | None = None) -> int: ...
     def passing_ids(self, filters: Filters | None) -> np.ndarray: ...
+
+    def filter_sql(self, filters: Filters | None) -> tuple[str, list[object]]:
+        """``filters`` as one SQL condition on the images table, and its parameters."""
+        ...
+
     def browse(
         self, offset: int, limit: int, filters: Filters | None = None, order: str = "added"
     ) -> list[ImageRecord]: ...
@@ -115,4 +121,31 @@ class Store(Protocol):
 
     def refresh(self) -> bool:
         """Pick up writes from other processes; True when there were some."""
+        ...
+
+    # --- text found in images (OCR; see ``stores.text``) ----------------------------------
+
+    def ocr_enabled(self) -> bool: ...
+    def set_ocr_enabled(self, enabled: bool) -> None: ...
+
+    def put_texts(self, rows: Sequence[StoredText]) -> None:
+        """Store OCR outcomes (one transaction); rows of images removed meanwhile dropped."""
+        ...
+
+    def texts(self, ids: Sequence[int]) -> dict[int, StoredText]: ...
+    def unread_ids(self, limit: int | None = None, *, errors: bool = False) -> list[int]: ...
+    def text_counts(self) -> TextCounts: ...
+    def has_text(self) -> bool: ...
+
+    def search_text(
+        self,
+        terms: Sequence[tuple[str, int]],
+        k: int,
+        where: str | None = None,
+        params: Sequence[object] = (),
+        together: str | None = None,
+    ) -> list[tuple[int, float]]:
+        """Images whose text holds any term (compact form, weight), best first: (id, score
+        in [0, 1]); ties to texts holding ``together``. ``where`` restricts to images
+        passing an SQL condition (filters)."""
         ...

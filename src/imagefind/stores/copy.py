@@ -60,6 +60,7 @@ def copy_store(
                     "run 'imagefind reindex' on the source first"
                 )
             dst.restore(records, vectors)
+            dst.put_texts(list(src.texts([r.id for r in records]).values()))  # OCR's text
             copied += len(records)
             if progress:
                 progress(len(records))
@@ -68,6 +69,7 @@ def copy_store(
             f"{src.path}: changed during the copy; stop its writers, empty "
             f"{dst.path} and copy again"
         )
+    dst.set_ocr_enabled(src.ocr_enabled())
     found, expected = dst.count(), src.count()
     if not found == expected == copied:
         raise LibraryError(

@@ -22,12 +22,13 @@ from imagefind.errors import LibraryError, NotFoundError
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.stores.columns import METADATA_COLUMNS, NEW_COLUMNS, RECORD_COLUMNS
 from imagefind.stores.filtering import FilteredReads
+from imagefind.stores.text import TextTable
 
 
-class SqlStore(FilteredReads):
+class SqlStore(FilteredReads, TextTable):
     """The shared half of a SQL store. A subclass provides ``_driver_error`` (what its
     driver's errors say), ``_transaction``, ``_bump`` (the generation counter, last statement
-    of every write), ``_id_list`` and ``_vector_params``."""
+    of every write), ``_id_list`` and ``_vector_params`` (and may add ``_text_prefilter``)."""
 
     PLACEHOLDER: ClassVar[str] = "?"
     VECTOR_COLUMN: ClassVar[str] = "vector"

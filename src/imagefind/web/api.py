@@ -250,11 +250,20 @@ def search_text(
         ),
     ] = None,
     sort: SortQuery = "score",
+    mode: Annotated[
+        Literal["hybrid", "clip", "text"] | None,
+        Query(
+            description="hybrid, clip or text (text read in the images); default: hybrid "
+            "when the library has OCR text, else clip"
+        ),
+    ] = None,
 ) -> SearchResult:
-    """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``). A path in the
-    query is only text: over HTTP a client must not make the server read its files."""
-    hits = state.search(q, k, threshold, lang, filters=filters, sort=sort)
-    return SearchResult(query=q, kind="text", hits=hits)
+    """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``) and text read in
+    the images (``mode``; ``"quoted words"`` match as a phrase). A path in the query is only
+    text: over HTTP a client must not make the server read its files."""
+    chosen = state.library.search_mode(mode)
+    hits = state.search(q, k, threshold, lang, filters=filters, sort=sort, mode=chosen)
+    return SearchResult(query=q, kind="text", hits=hits, mode=chosen)
 
 
 @router.post(

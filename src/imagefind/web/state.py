@@ -75,12 +75,13 @@ class AppState:
         *,
         filters: Filters | None = None,
         sort: str = "score",
+        mode: str | None = None,
     ) -> list[Hit]:
         """A text search in which a path is only text (``paths=False``): a client must not
         make the server read its files. A model that failed to load fails it at once."""
         self.model()
         return self.library.search(
-            query, k, threshold, paths=False, lang=lang, filters=filters, sort=sort
+            query, k, threshold, paths=False, lang=lang, filters=filters, sort=sort, mode=mode
         )
 
     def remove(self, image_id: int) -> ImageOut:

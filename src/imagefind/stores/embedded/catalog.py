@@ -135,6 +135,16 @@ class Catalog(SqlStore):
         halves = checked_vectors(vectors, count, model, str(self.path))
         return [v.tobytes() for v in np.ascontiguousarray(halves, dtype=_VECTOR_DTYPE)]
 
+    def _text_prefilter(self, terms: Sequence[str]) -> tuple[str, list[object]] | None:
+        """The FTS5 trigram index: candidates for terms of three characters or more (a
+        shorter term needs the plain scan that ``LIKE`` does)."""
+        if any(len(t) < 3 for t in terms):
+            return None
+        query = " OR ".join(f'"{t}"' for t in terms)  # compact terms: letters and digits
+        return "t.image_id IN (SELECT rowid FROM image_text_fts WHERE image_text_fts MATCH ?)", [
+            query
+        ]
+
     # --- model ----------------------------------------------------------------------------
 
     def bind_model(self, identity: ModelIdentity) -> None:

@@ -53,7 +53,24 @@ _V1: Sequence[str] = (
 # stay meta_version NULL until the next index re-reads their headers.
 _METADATA: Sequence[str] = metadata_schema(TYPES)
 
-MIGRATIONS: list[Sequence[str]] = [_V1, _METADATA]
+_migrate_ocr: Sequence[str] = (
+    # Text found in images (OCR). ``norm`` is the compact searchable form
+    # (``ocr.textquery.compact``: folded, accents off, letters and digits only); a pg_trgm
+    # GIN index serves ``norm LIKE '%word%'``, so a word is found inside longer strings.
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    """CREATE TABLE image_text (
+        image_id bigint PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
+        text text NOT NULL,
+        norm text NOT NULL,
+        confidence double precision,
+        boxes text NOT NULL,
+        engine text NOT NULL,
+        error text,
+        read_at double precision NOT NULL)""",
+    "CREATE INDEX image_text_trgm ON image_text USING gin (norm gin_trgm_ops)",
+)
+
+MIGRATIONS: list[Sequence[str]] = [_V1, _METADATA, _migrate_ocr]
 """Ordered; migration i takes a database from schema version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -181,7 +181,7 @@ class PostgresStore(SqlStore):
             row = conn.execute(
                 "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
                 "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
-                "AND c.relname IN ('images', 'vectors', 'meta', 'claims')"
+                "AND c.relname IN ('images', 'vectors', 'meta', 'claims', 'image_text')"
             ).fetchone()
         return int(row[0]) if row else 0
 

@@ -140,7 +140,8 @@ async function runQuery(query) {
     if (query.kind === "text") {
       const lang = queryLanguage();
       const langParam = lang ? `&lang=${encodeURIComponent(lang)}` : "";
-      result = await api("GET", `/api/search?q=${encodeURIComponent(query.q)}&k=${k}${langParam}&${searchParams()}`);
+      result = await api("GET",
+        `/api/search?q=${encodeURIComponent(query.q)}&k=${k}${langParam}&${searchParams()}${searchModeParam()}`);
     } else if (query.kind === "similar") {
       result = await api("GET", `/api/images/${query.id}/similar?k=${k}&${searchParams()}`);
     } else {
@@ -162,7 +163,7 @@ function showResults(hits, label, kind) {
   $("#results").dataset.kind = kind;
   $("#results-title").textContent = `${kind === "text" ? "Text" : "Image"} results for ${label}`;
   const grid = $("#results-grid");
-  grid.replaceChildren(...state.hits.map((hit) => tile(hit.image, hit.score, "result")));
+  grid.replaceChildren(...state.hits.map((hit) => withTextMatch(tile(hit.image, hit.score, "result"), hit)));
   // The slider spans this result set's scores, so small differences are easy to pick apart.
   const slider = $("#threshold");
   if (state.hits.length) {

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imagefind.rawimages import looks_like_raw
+
 # Folders that hold caches, trash or system files, never a user's photos.
 JUNK_DIRS = frozenset(
     {
@@ -33,7 +35,20 @@ _MAGIC = (
     b"BM",
     b"II*\x00",
     b"MM\x00*",
+    b"II+\x00",  # BigTIFF
+    b"MM\x00+",
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG 2000 (JP2)
+    b"\xff\x4f\xff\x51",  # JPEG 2000 codestream (J2K)
+    b"\xff\x0a",  # JPEG XL codestream
+    b"\x00\x00\x00\x0cJXL \r\n\x87\n",  # JPEG XL container
+    b"8BPS",  # PSD
+    b"\x00\x00\x01\x00",  # ICO
+    b"\x00\x00\x02\x00",  # CUR
+    b"qoif",
 )
+_NETPBM = (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")  # PBM, PGM, PPM (ASCII and binary)
+_TGA_TYPES = frozenset({1, 2, 3, 9, 10, 11})  # colour-mapped, true-colour, grey; raw or RLE
+_TGA_DEPTHS = frozenset({1, 8, 15, 16, 24, 32})
 _FTYP_BRANDS = (
     b"heic",
     b"heix",
@@ -45,6 +60,7 @@ _FTYP_BRANDS = (
     b"msf1",
     b"avif",
     b"avis",
+    b"crx ",  # Canon CR3
 )
 
 
@@ -69,7 +85,28 @@ def looks_like_image(header: bytes) -> bool:
         return True
     if header[:4] == b"RIFF" and header[8:12] == b"WEBP":
         return True
-    return header[4:8] == b"ftyp" and header[8:12] in _FTYP_BRANDS
+    if header[:2] in _NETPBM and header[2:3].isspace():
+        return True
+    if looks_like_raw(header):
+        return True
+    return (header[4:8] == b"ftyp" and header[8:12] in _FTYP_BRANDS) or _looks_like_tga(header)
+
+
+def _looks_like_tga(header: bytes) -> bool:
+    """TGA has no signature: a plausible header (a known image type, colour map flag and
+    pixel depth, a non-empty size), as Pillow's own reader checks it."""
+    if len(header) < 18:
+        return False
+    width = header[12] | header[13] << 8
+    height = header[14] | header[15] << 8
+    return (
+        header[1] in (0, 1)
+        and header[2] in _TGA_TYPES
+        and header[16] in _TGA_DEPTHS
+        and width > 0
+        and height > 0
+        and (header[1] == 1) == (header[2] in (1, 9))
+    )
 
 
 def _skip_name(name: str) -> bool:

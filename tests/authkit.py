@@ -32,6 +32,7 @@ class Call:
     data: dict[str, str] | None = None
 
 
+
 @pytest.fixture(name="lib")
 def lib_fixture(tmp_path: Path, tiny_model_dir: Path) -> Iterator[Library]:
     """A library with two images in it."""

@@ -52,13 +52,8 @@ def output_dir() -> Path:
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {
-    "red": (220, 30, 30),
-    "green": (30, 180, 40),
-    "blue": (30, 60, 220),
-    "yellow": (240, 220, 20),
-    "purple": (140, 40, 160),
-    "orange": (250, 140, 10),
-    "black": (10, 10, 10),
+    "red": (220, 30, 30), "green": (30, 180, 40), "blue": (30, 60, 220), "yellow": (240, 220, 20),
+    "purple": (140, 40, 160), "orange": (250, 140, 10), "black": (10, 10, 10),
     "cyan": (20, 200, 210),
 }
 

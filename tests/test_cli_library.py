@@ -16,7 +16,8 @@ SUMMARY_KEYS = {"added", "updated", "renamed", "removed", "unchanged", "skipped"
 
 
 @pytest.fixture
-def cli(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, store: str | None):
+def cli(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        store: str | None):
     monkeypatch.setenv("IMAGEFIND_HOME", str(tmp_path / "library"))
     if store:  # every command of the test runs on this store (the same suite on each)
         monkeypatch.setenv("IMAGEFIND_STORE", store)
@@ -107,9 +108,7 @@ def test_json_outputs_parse(cli, photo_folder: Path) -> None:
     groups = json.loads(cli("duplicates", "--threshold", "1.0", "--json"))["groups"]
     assert [g["kind"] for g in groups] == ["exact"]
     assert {Path(i["source"]).name for i in groups[0]["images"]} == {
-        "IMG_0000.jpg",
-        "IMG_0000-copy.jpg",
-    }
+        "IMG_0000.jpg", "IMG_0000-copy.jpg"}
     hit = json.loads(cli("search", "cat", "-k", "1", "--json"))["hits"][0]
     assert {"id", "score", "image"} <= hit.keys()
     assert {"id", "source", "sha256", "width", "height"} <= hit["image"].keys()
@@ -128,9 +127,8 @@ def test_errors_are_one_line_with_exit_code(cli, photo_folder: Path) -> None:
     assert usage.exit_code == 2
 
 
-def test_model_mismatch_is_a_clear_error(
-    cli, photo_folder: Path, tmp_path: Path, tiny_checkpoint: Path
-) -> None:
+def test_model_mismatch_is_a_clear_error(cli, photo_folder: Path, tmp_path: Path,
+                                         tiny_checkpoint: Path) -> None:
     from imagefind.models.export import export_clip
     from tests.modelkit import random_checkpoint
 
@@ -156,18 +154,13 @@ def test_real_command_prints_everything_before_its_quick_exit(
 
     _index(cli, photo_folder)
     run = [imagefind_exe()]
-    out = subprocess.run(
-        [*run, "search", "a red circle", "-k", "5"], capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([*run, "search", "a red circle", "-k", "5"], capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert len(out.stdout.strip().splitlines()) == 5
     photo = next((photo_folder / "trip").glob("IMG_0001.jpg"))
-    out = subprocess.run(
-        [*run, "similar", str(photo), "-k", "3", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = subprocess.run([*run, "similar", str(photo), "-k", "3", "--json"],
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert len(json.loads(out.stdout)["hits"]) == 3
     bad = subprocess.run([*run, "search", "cat +"], capture_output=True, text=True, timeout=120)
@@ -218,19 +211,13 @@ def test_cli_json_and_the_api_print_the_same_objects(
         TestClient(create_app(lib)) as api,
     ):
         first, second = (h.id for h in lib.search("anything", k=2))
-        same(
-            cli("search", "a red circle", "-k", "5", "--json"),
-            api.get("/api/search", params={"q": "a red circle", "k": 5}).json(),
-        )
-        same(
-            cli("similar", f"#{first}", "-k", "5", "--json"),
-            api.get(f"/api/images/{first}/similar", params={"k": 5}).json(),
-        )
+        same(cli("search", "a red circle", "-k", "5", "--json"),
+             api.get("/api/search", params={"q": "a red circle", "k": 5}).json())
+        same(cli("similar", f"#{first}", "-k", "5", "--json"),
+             api.get(f"/api/images/{first}/similar", params={"k": 5}).json())
         same(cli("duplicates", "--json"), api.get("/api/duplicates").json())
-        same(
-            cli("duplicates", "-t", "0.99", "--json"),
-            api.get("/api/duplicates", params={"threshold": 0.99}).json(),
-        )
+        same(cli("duplicates", "-t", "0.99", "--json"),
+             api.get("/api/duplicates", params={"threshold": 0.99}).json())
         same(cli("stats", "--json"), api.get("/api/stats").json())
         image = api.get(f"/api/images/{first}").json()
         same(cli("remove", f"#{first}", "--json"), {"removed": [image]})

@@ -70,7 +70,9 @@ def test_round_trip_keeps_rows_vectors_and_results(
     np.testing.assert_array_equal(on_pg[1], before[1])  # float16 both sides: bit for bit
     assert on_pg[2] == before[2]
     back = tmp_path / "back"
-    out = json.loads(CliRunner().invoke(app, ["store", "copy", pg_url, str(back), "--json"]).stdout)
+    out = json.loads(
+        CliRunner().invoke(app, ["store", "copy", pg_url, str(back), "--json"]).stdout
+    )
     assert out["images"] == total
     with Library.open(back, store="") as lib:
         again = _snapshot(lib)

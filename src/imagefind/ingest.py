@@ -15,7 +15,7 @@ from imagefind.errors import ImageError, ImagefindError
 from imagefind.pipeline import IndexRunner
 from imagefind.prepare import Item
 from imagefind.records import ImageRecord
-from imagefind.scanner import Problem, walk
+from imagefind.scanner import Problem, RawPairs, walk
 from imagefind.schemas import AddResult, ImageOut, IndexSummary, Skipped
 from imagefind.stores import Store
 
@@ -34,19 +34,27 @@ def index_paths(
     batch_size: int | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    vanished: Sequence[str] = (),
+    raw_pairs: RawPairs = "jpeg",
 ) -> IndexSummary:
     """See :meth:`Library.index`. ``exclude`` is the library's own folder; ``remove`` drops
     rows (and the files no other row shares) of files that are gone; ``collect_garbage``
-    clears files a killed run wrote but never committed."""
+    clears files a killed run wrote but never committed. ``vanished`` are paths (files or
+    folders) seen to go away outside ``paths`` (a watcher's deletes and the sources of its
+    moves): their rows are re-linked to new files with the same content, or pruned."""
     started = time.monotonic()
     summary = IndexSummary()
     candidates: list[Item] = []
     gone: dict[str, list[ImageRecord]] = {}
+    for path in vanished:
+        for p, row in store.paths_under(os.path.abspath(path)).items():
+            if not os.path.lexists(p):
+                gone.setdefault(row.sha256, []).append(row)
     for raw in paths:
         root = Path(os.path.abspath(Path(raw).expanduser()))
         existing = store.paths_under(str(root))
         seen: set[str] = set()
-        for found in walk(root, exclude=exclude):
+        for found in walk(root, exclude=exclude, raw_pairs=raw_pairs):
             seen.add(found.path)
             if isinstance(found, Problem):
                 summary.skipped.append(Skipped(path=found.path, reason=found.reason))
@@ -57,7 +65,7 @@ def index_paths(
             else:
                 candidates.append(Item(name=found.path, found=found))
         for p, rec in existing.items():
-            if p not in seen and not os.path.lexists(p):
+            if p not in seen and not os.path.lexists(p) and rec not in gone.get(rec.sha256, ()):
                 gone.setdefault(rec.sha256, []).append(rec)
 
     def relink(item: Item, out: Outcome) -> bool:
@@ -130,7 +138,7 @@ def add_uploads(
     items, duplicates = [], {}
     for position, (name, data) in enumerate(uploads):
         if isinstance(data, str | Path):
-            found = next(walk(Path(data)))
+            found = next(walk(Path(data), raw_pairs="both"))  # named on purpose: taken
             if isinstance(found, Problem):
                 outcomes[position] = ImageError(f"{found.path}: {found.reason}")
                 continue

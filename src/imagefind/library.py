@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_data_dir
 
@@ -21,6 +22,7 @@ from imagefind.files import LibraryFiles
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
 from imagefind.records import ImageRecord, ModelIdentity
+from imagefind.roots import Roots
 from imagefind.schemas import (
     AddResult,
     DuplicateGroup,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from imagefind.pipeline import IndexRunner
+    from imagefind.scanner import RawPairs
 
 
 def default_library_path() -> Path:
@@ -74,6 +77,8 @@ class Library:
         self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
         self._lock = threading.RLock()
         self.searcher = Searcher(self.store, lambda: self.model)
+        self.roots = Roots(self.store, self.remove_ids)
+        """The folders this library follows (``index`` with no paths, ``watch``)."""
 
     @classmethod
     def open(
@@ -198,15 +203,37 @@ class Library:
 
     def index(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | Path] = (),
         *,
         batch_size: int | None = None,
         workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        raw_pairs: RawPairs = "jpeg",
     ) -> IndexSummary:
-        """Index folders (recursively) or files. Incremental: unchanged files are skipped,
-        moved ones re-linked by content, changed ones re-encoded, vanished ones pruned.
-        ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given."""
+        """Index folders (recursively) or files; folders are remembered as roots, and no
+        ``paths`` re-scans every root. Incremental: unchanged files are skipped, moved ones
+        re-linked by content, changed ones re-encoded, vanished ones pruned. ``batch_size``
+        and ``workers`` (decoder threads) are tuned as it runs unless given. ``raw_pairs``:
+        a RAW beside a JPEG of the same name is left out (``"jpeg"``) or indexed too."""
+        started = time.time()
+        todo, missing = self.roots.to_scan(paths)
+        summary = self.apply_changes(
+            todo, batch_size=batch_size, workers=workers, progress=progress, raw_pairs=raw_pairs
+        )
+        summary.skipped[:0] = missing
+        self.roots.scanned(todo, started)
+        self.collect_garbage()
+        return summary
+
+    def apply_changes(
+        self,
+        paths: Sequence[str | Path],
+        vanished: Sequence[str] = (),
+        **options: Any,
+    ) -> IndexSummary:
+        """``index`` without its bookkeeping (no roots recorded, no garbage collection), for
+        a watcher's changes: ``paths`` new or changed, ``vanished`` gone (deleted, or the
+        sources of moves: re-linked by content, not encoded). ``options`` as ``index``."""
         from imagefind.ingest import index_paths  # the image stack: not needed to search
 
         return index_paths(
@@ -215,10 +242,9 @@ class Library:
             self._pipeline,
             exclude=self.path,
             remove=self.remove_ids,
-            collect_garbage=self.collect_garbage,
-            batch_size=batch_size,
-            workers=workers,
-            progress=progress,
+            collect_garbage=lambda: None,
+            vanished=vanished,
+            **options,
         )
 
     def add(self, data: bytes | str | Path, name: str | None = None) -> AddResult:

@@ -6,8 +6,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from imagefind.rawimages import looks_like_raw
+from imagefind.rawimages import RAW_EXTENSIONS, looks_like_raw
+
+RawPairs = Literal["jpeg", "both"]
+"""A RAW with a JPEG of the same name: index the JPEG only, or both."""
+_JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
 
 # Folders that hold caches, trash or system files, never a user's photos.
 JUNK_DIRS = frozenset(
@@ -113,12 +118,17 @@ def _skip_name(name: str) -> bool:
     return name.startswith(".") or name in JUNK_DIRS
 
 
-def walk(root: Path, exclude: Path | None = None) -> Iterator[FoundFile | Problem]:
+def walk(
+    root: Path, exclude: Path | None = None, *, raw_pairs: RawPairs = "jpeg"
+) -> Iterator[FoundFile | Problem]:
     """Every regular file under ``root`` (or ``root`` itself), as found or as a problem.
-    Symlinked folders are not followed, so a symlink loop cannot trap the walk."""
+    Symlinked folders are not followed, so a symlink loop cannot trap the walk. A RAW file
+    with a JPEG of the same name beside it is passed over (with its reason) unless
+    ``raw_pairs`` is ``"both"``."""
     root = Path(os.path.abspath(root))
     if root.is_file():
-        yield _found(str(root))
+        twin = _jpeg_twin(str(root)) if raw_pairs == "jpeg" else None
+        yield _found(str(root)) if twin is None else _paired(str(root), twin)
         return
     if not root.is_dir():
         yield Problem(str(root), "no such file or folder")
@@ -130,13 +140,48 @@ def walk(root: Path, exclude: Path | None = None) -> Iterator[FoundFile | Proble
             for d in dirnames
             if not _skip_name(d) and (exclude is None or Path(dirpath, d) != exclude)
         )
+        jpegs = {} if raw_pairs == "both" else _jpeg_stems(filenames)
         for name in sorted(filenames):
             if name.startswith(".") or name in JUNK_FILES:
                 continue
-            yield _found(os.path.join(dirpath, name))
+            stem, ext = os.path.splitext(name)
+            twin = jpegs.get(stem.lower()) if ext.lower() in RAW_EXTENSIONS else None
+            path = os.path.join(dirpath, name)
+            yield _found(path) if twin is None else _paired(path, twin)
         while errors:
             err = errors.pop()
             yield Problem(str(err.filename), f"cannot list folder ({err.strerror or err})")
+
+
+def _jpeg_stems(names: list[str]) -> dict[str, str]:
+    """JPEG files of a folder by lower-case stem (what a RAW beside them pairs with)."""
+    return {
+        os.path.splitext(n)[0].lower(): n
+        for n in names
+        if os.path.splitext(n)[1].lower() in _JPEG_EXTENSIONS
+    }
+
+
+def _jpeg_twin(path: str) -> str | None:
+    """The JPEG beside a RAW file, by name, if there is one."""
+    stem, ext = os.path.splitext(path)
+    if ext.lower() not in RAW_EXTENSIONS:
+        return None
+    folder = os.path.dirname(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    twin = _jpeg_stems(names).get(os.path.basename(stem).lower())
+    return None if twin is None else os.path.join(folder, twin)
+
+
+def _paired(path: str, twin: str) -> Problem:
+    return Problem(
+        path,
+        f"RAW beside its JPEG ({os.path.basename(twin)}), which is indexed instead "
+        "(--raw-pairs both indexes both)",
+    )
 
 
 def _found(path: str) -> FoundFile | Problem:

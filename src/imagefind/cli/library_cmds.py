@@ -14,6 +14,8 @@ from imagefind.cli.app import (
     LangOpt,
     LibraryOpt,
     ModelOpt,
+    RawPairs,
+    RawPairsOpt,
     StoreOpt,
     app,
     emit_json,
@@ -72,7 +74,10 @@ def _print_hits(hits: list[Hit], as_json: bool, query: str, kind: Literal["text"
 
 @app.command("index")
 def index_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="Folders or files to index.")],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Folders (remembered) or files [default: every remembered folder]."),
+    ] = None,
     library: LibraryOpt = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
@@ -118,6 +123,7 @@ def index_cmd(
             help="Cluster to join with --ray: auto, or ray://head:10001 [default: a local Ray].",
         ),
     ] = None,
+    raw_pairs: RawPairsOpt = RawPairs.jpeg,
     as_json: JsonOpt = False,
 ) -> None:
     """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
@@ -140,7 +146,13 @@ def index_cmd(
             rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 and done else ""
             bar.update(task, completed=done, total=total, rate=rate)
 
-        summary = lib.index(paths, batch_size=batch_size, workers=workers, progress=report)
+        summary = lib.index(
+            paths or (),
+            batch_size=batch_size,
+            workers=workers,
+            progress=report,
+            raw_pairs=raw_pairs.value,
+        )
     if as_json:
         emit_json(summary)
     else:

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from imagefind.records import ImageRecord, ModelIdentity, NewImage
+from imagefind.records import ImageRecord, ModelIdentity, NewImage, RootRecord
 from imagefind.scanner import FoundFile
 
 
@@ -90,3 +90,9 @@ class Store(Protocol):
     def refresh(self) -> bool:
         """Pick up writes from other processes; True when there were some."""
         ...
+
+    # The folders the library follows (``stores.rootsql``): bookkeeping, no generation bump.
+    def roots(self) -> list[RootRecord]: ...
+    def put_roots(self, paths: Sequence[str], now: float, *, scanned: bool) -> None: ...
+    def drop_roots(self, paths: Sequence[str]) -> None: ...
+    def count_under(self, root: str) -> int: ...

@@ -8,7 +8,6 @@ so an upsert, a delete and a re-link are one statement each, written once here.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,9 +20,10 @@ import numpy as np
 from imagefind.errors import LibraryError, NotFoundError
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.stores.columns import NEW_COLUMNS, RECORD_COLUMNS
+from imagefind.stores.rootsql import RootsTable, under
 
 
-class SqlStore:
+class SqlStore(RootsTable):
     """The shared half of a SQL store. A subclass provides ``_driver_error`` (what its
     driver's errors say), ``_transaction``, ``_bump`` (the generation counter, last statement
     of every write), ``_id_list`` and ``_vector_params``."""
@@ -119,14 +119,8 @@ class SqlStore:
     def paths_under(self, root: str) -> dict[str, ImageRecord]:
         """Rows for ``root`` itself or any file below it (what re-indexing a folder compares
         against); uploads are not included."""
-        base = root.rstrip(os.sep) or os.sep
-        prefix = base if base.endswith(os.sep) else base + os.sep
-        # A range, not LIKE: no wildcard escaping, bytewise, and it uses the index.
-        upper = prefix[:-1] + chr(ord(os.sep) + 1)
         p = self.PLACEHOLDER
-        rows = self._select(
-            f"WHERE path = {p} OR (path >= {p} AND path < {p})", (base, prefix, upper)
-        )
+        rows = self._select(f"WHERE path = {p} OR (path >= {p} AND path < {p})", under(root))
         return {row.path: row for row in rows if row.path is not None}
 
     def page(self, offset: int, limit: int) -> list[ImageRecord]:

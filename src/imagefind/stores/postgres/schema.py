@@ -49,7 +49,14 @@ _V1: Sequence[str] = (
         claimed_at timestamptz NOT NULL DEFAULT now())""",
 )
 
-MIGRATIONS: list[Sequence[str]] = [_V1]
+_migrate_roots: Sequence[str] = (  # the folders a library follows (`index`, `watch`)
+    """CREATE TABLE roots (
+        path text COLLATE "C" PRIMARY KEY,
+        added_at double precision NOT NULL,
+        scanned_at double precision)""",
+)
+
+MIGRATIONS: list[Sequence[str]] = [_V1, _migrate_roots]
 """Ordered; migration i takes a database from schema version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

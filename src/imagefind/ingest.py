@@ -50,11 +50,15 @@ def index_paths(
         for p, row in store.paths_under(os.path.abspath(path)).items():
             if not os.path.lexists(p):
                 gone.setdefault(row.sha256, []).append(row)
+    listed: set[str] = set()
     for raw in paths:
         root = Path(os.path.abspath(Path(raw).expanduser()))
         existing = store.paths_under(str(root))
         seen: set[str] = set()
         for found in walk(root, exclude=exclude, raw_pairs=raw_pairs):
+            if found.path in listed:  # overlapping paths (a folder and a file in it): once
+                continue
+            listed.add(found.path)
             seen.add(found.path)
             if isinstance(found, Problem):
                 summary.skipped.append(Skipped(path=found.path, reason=found.reason))

@@ -220,6 +220,8 @@ class Watcher:
         self._gone.clear()
         for path in ready:
             self._pending.pop(path, None)
+        folders = [p for p in ready if os.path.isdir(p)]
+        ready = [p for p in ready if not any(_inside(p, f) and p != f for f in folders)]
         store = self.library.store
         places = [*ready, *gone]
         before = _rows(store, places)

@@ -45,7 +45,7 @@ class WatchProcess:
             except queue.Empty:
                 if self.proc.poll() is not None:
                     err = self.proc.stderr.read() if self.proc.stderr else ""
-                    raise AssertionError(f"watch exited {self.proc.returncode}: {err}")
+                    raise AssertionError(f"watch exited {self.proc.returncode}: {err}") from None
                 continue
             self.seen.append(event)
             if event["event"] == kind and (path is None or event["path"] == path):

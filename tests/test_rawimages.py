@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rawpy
 from PIL import Image
 
+from imagefind import Library
 from imagefind.errors import ImageError
 from imagefind.images import decode
 from imagefind.rawimages import decode_raw, looks_like_raw, may_be_raw
@@ -97,3 +99,24 @@ def test_raw_over_the_pixel_limit() -> None:
     with pytest.raises(ImageError) as err:
         decode_raw(dng(_scene()), "big.dng", min_side=64, max_pixels=50_000)
     assert str(err.value) == "big.dng: image is 384\u00d7256 = 0 MP, over the 0 MP limit"
+
+
+@pytest.mark.parametrize("pairs", ["jpeg", "both"])
+def test_raw_beside_its_jpeg(tmp_path: Path, tiny_model_dir: Path, pairs: str) -> None:
+    folder = tmp_path / "card"
+    folder.mkdir()
+    (folder / "IMG_1.DNG").write_bytes(dng(_scene()))
+    natural_image(192, 128, seed=1).save(folder / "IMG_1.JPG", quality=90)
+    (folder / "IMG_2.dng").write_bytes(dng(_scene(), preview=natural_image(360, 240, seed=2)))
+    with Library.open(tmp_path / "lib", model=str(tiny_model_dir)) as lib:
+        summary = lib.index([folder], raw_pairs=pairs)  # type: ignore[arg-type]
+        formats = sorted((Path(i.path or "").name, i.format) for i in lib.images())
+    if pairs == "jpeg":
+        assert formats == [("IMG_1.JPG", "JPEG"), ("IMG_2.dng", "DNG")]
+        assert [(Path(s.path).name, s.reason) for s in summary.skipped] == [
+            ("IMG_1.DNG", "RAW beside its JPEG (IMG_1.JPG), which is indexed instead "
+             "(--raw-pairs both indexes both)")
+        ]  # fmt: skip
+    else:
+        assert formats == [("IMG_1.DNG", "DNG"), ("IMG_1.JPG", "JPEG"), ("IMG_2.dng", "DNG")]
+        assert summary.skipped == []

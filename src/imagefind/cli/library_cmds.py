@@ -361,6 +361,12 @@ def serve_cmd(
         bool, typer.Option(help="Allow a non-loopback bind with no token or password at all.")
     ] = False,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Per-file upload limit.")] = 10.0,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow the library's roots as 'imagefind watch' does.")
+    ] = False,
+    poll: Annotated[
+        float | None, typer.Option(min=0.1, help="With --watch: poll every N s.")
+    ] = None,
 ) -> None:
     """Run the web app and the JSON API (docs at /api/docs)."""
     from imagefind.web.app import serve
@@ -380,4 +386,6 @@ def serve_cmd(
         certfile=certfile,
         keyfile=keyfile,
         forwarded_allow_ips=forwarded_allow_ips,
+        watch=() if watch else None,
+        poll=poll,
     )

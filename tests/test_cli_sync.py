@@ -115,3 +115,37 @@ def test_catches_up_after_sigkill(env: dict[str, str], tmp_path: Path) -> None:
     again.proc.send_signal(signal.SIGTERM)
     assert again.proc.wait(TIMEOUT) == 0
     assert _library_paths(env) == sorted([late, moved])  # nothing lost, nothing twice
+
+
+def test_human_output_on_stderr(env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from imagefind.cli import main; main()", "watch", str(folder),
+         "--settle", "0.2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stderr is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True).start()
+
+    def until(text: str) -> str:
+        end = time.monotonic() + TIMEOUT
+        while time.monotonic() < end:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r}")
+
+    assert "added 0" in until("caught up: ")
+    until("watching (")
+    added = _jpeg(folder / "a.jpg", seed=1)
+    assert until("added ").rstrip().endswith(f"added {added}")
+    os.rename(added, folder / "b.jpg")
+    assert until(f"renamed {added}").rstrip().endswith(f"renamed {added} -> {folder / 'b.jpg'}")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(TIMEOUT) == 0
+    assert proc.stdout is not None and proc.stdout.read() == ""  # events go to stderr

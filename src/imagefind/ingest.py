@@ -75,11 +75,13 @@ def index_paths(
     def relink(item: Item, out: Outcome) -> bool:
         assert item.found is not None and item.known is not None
         current = store.by_path(item.found.path)
-        if current is None and gone.get(item.sha256):
-            moved = gone[item.sha256].pop()
-            store.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
-            out.renamed.append(moved.id)
-            return True
+        if current is None:
+            pool = gone.get(item.sha256)
+            moved = pool.pop() if pool else _moved_away(store, item.sha256)
+            if moved is not None:
+                store.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
+                out.renamed.append(moved.id)
+                return True
         if current is not None and current.sha256 == item.sha256:  # touched, not changed
             store.relink(current.id, item.found.path, item.found.size, item.found.mtime)
             out.updated.append(current.id)
@@ -118,6 +120,17 @@ def index_paths(
     summary.seconds = round(time.monotonic() - started, 3)
     summary.batch_size, summary.decoders = out.batch_size, out.decoders
     return summary
+
+
+def _moved_away(store: Store, sha256: str) -> ImageRecord | None:
+    """A row with this content whose file is gone from a folder that is still there: the
+    other half of a move this run was not told about (a watcher hears the two halves of a
+    move across folders as a delete and a create, in either order). A file whose folder is
+    gone too (an unmounted drive) is not taken."""
+    for rec in store.by_sha256(sha256):
+        if rec.path and not os.path.lexists(rec.path) and os.path.isdir(os.path.dirname(rec.path)):
+            return rec
+    return None
 
 
 def _claimed(

@@ -160,7 +160,8 @@ class WatchEvent:
     time: str
     path: str | None = None
     source: str | None = None
-    """For ``renamed``: where the file was before"""
+    """For ``renamed``: where the file was before (when the watcher saw both halves of the
+    move; a move across folders may reach it as a create, then a delete)"""
     id: int | None = None
     reason: str | None = None
     summary: IndexSummary | None = None

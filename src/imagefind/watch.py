@@ -38,6 +38,7 @@ TICK = 0.1  # seconds between looks at the pending changes
 QUIET = 0.25  # a burst is taken once no event came for this long...
 MAX_WAIT = 1.0  # ...or once its first ready file has waited this long
 MAX_BATCH = 512  # ...or once this many files are ready
+GONE_WAIT = 2.0  # deletions wait this long for files still settling (a move's other half)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Watcher:
         settle: float = 0.5,
         raw_pairs: RawPairs = "jpeg",
         on_event: Callable[[WatchEvent], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.library = library
         self.folders = [absolute(f) for f in folders]
@@ -77,10 +79,12 @@ class Watcher:
         self.settle = settle
         self.raw_pairs: RawPairs = raw_pairs
         self.on_event = on_event
+        self.progress = progress  # the catch-up's, as ``index`` reports it
         self.stop_event = threading.Event()
         self._queue: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._pending: dict[str, _Pending] = {}
         self._gone: set[str] = set()
+        self._missing: set[str] = set()  # watched folders seen missing (already reported)
         self._state: WatcherState = WatcherState(
             state="starting", folders=self.folders, observer="", pending=0, events=0,
             last_change=None,
@@ -131,7 +135,9 @@ class Watcher:
         observer.start()
         try:
             self._state.state = "catching up"
-            summary = self.library.index(self.folders, raw_pairs=self.raw_pairs)
+            summary = self.library.index(
+                self.folders, raw_pairs=self.raw_pairs, progress=self.progress
+            )
             self._emit("scanned", summary=summary)
             self._state.state = "watching"
             self._emit("watching", reason=self._state.observer)
@@ -180,6 +186,8 @@ class Watcher:
                 first_ready = None
                 continue
             first_ready = first_ready or now
+            if not ready and self._pending and now - first_ready < GONE_WAIT:
+                continue  # what went away may be coming back (a move): re-link, not prune
             if (
                 now - last_event >= QUIET
                 or now - first_ready >= MAX_WAIT
@@ -218,6 +226,14 @@ class Watcher:
         """One incremental run over what is ready and what went away, and its events."""
         gone = sorted(self._gone)
         self._gone.clear()
+        missing = [f for f in self.folders if not os.path.isdir(f)]
+        if missing:  # an unmounted drive: its images are kept, as `index` keeps them
+            gone = [g for g in gone if not any(_inside(g, f) for f in missing)]
+            for folder in missing:
+                if folder not in self._missing:
+                    reason = "folder is missing (unmounted?); its images are kept"
+                    self._emit("skipped", path=folder, reason=reason)
+        self._missing = set(missing)
         for path in ready:
             self._pending.pop(path, None)
         folders = [p for p in ready if os.path.isdir(p)]
@@ -225,21 +241,28 @@ class Watcher:
         store = self.library.store
         places = [*ready, *gone]
         before = _rows(store, places)
+        top = store.max_id()  # ids are never reused: a higher one is a new row
         try:
             summary = self.library.apply_changes(ready, gone, raw_pairs=self.raw_pairs)
         except ImagefindError as exc:
             self._emit("error", reason=str(exc))
             return
         after = _rows(store, places)
-        self._report(before, after, summary)
+        self._report(before, after, top, summary)
 
     def _report(
-        self, before: dict[int, ImageRecord], after: dict[int, ImageRecord], s: IndexSummary
+        self,
+        before: dict[int, ImageRecord],
+        after: dict[int, ImageRecord],
+        top: int,
+        s: IndexSummary,
     ) -> None:
         for image_id, rec in sorted(after.items()):
             old = before.get(image_id)
-            if old is None:
+            if old is None and image_id > top:
                 self._emit("added", path=rec.path, id=image_id)
+            elif old is None:  # moved here from a path this batch was not told about
+                self._emit("renamed", path=rec.path, id=image_id)
             elif old.path != rec.path:
                 self._emit("renamed", path=rec.path, source=old.path, id=image_id)
             elif (old.sha256, old.mtime, old.size) != (rec.sha256, rec.mtime, rec.size):
@@ -258,10 +281,12 @@ class Watcher:
             self.on_event(WatchEvent(event=event, time=iso_time(time.time()) or "", **fields))
 
     def wanted(self, path: str) -> bool:
-        """Whether a changed path could be an image of the library (not its own folder,
-        not hidden, not a cache or trash folder)."""
+        """Whether a changed path could be an image of the library (inside a watched folder,
+        not the library's own, not hidden, not a cache or trash folder)."""
         if _inside(path, str(self.library.path)):
             return False
+        if not any(_inside(path, folder) for folder in self.folders):
+            return False  # moved out of the watched folders: only its source matters
         parts = Path(path).parts
         name = parts[-1] if parts else ""
         return name not in JUNK_FILES and not any(
@@ -296,8 +321,8 @@ class _Handler(FileSystemEventHandler):
         if kind == "moved":
             w.notice("gone", src)
             dest = os.fsdecode(event.dest_path)
-            if w.wanted(dest):
-                w.notice("changed", dest)
+            if w.wanted(dest):  # a rename is whole at once: no need to wait for it to settle
+                w.notice("closed", dest)
         elif kind == "deleted":
             w.notice("gone", src)
         elif kind in ("created", "modified", "closed") and w.wanted(src):

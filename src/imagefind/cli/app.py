@@ -14,6 +14,7 @@ from imagefind.errors import ImagefindError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
 
 class LazyConsole:
@@ -187,3 +188,25 @@ def main() -> None:
         except OSError:  # a closed pipe (imagefind search x | head): nothing left to say
             code = code or 1
         os._exit(code)
+
+
+def progress_bar(label: str) -> "Progress":
+    """The progress bar of long jobs (index, re-embed, a watcher's catch-up), on stderr."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=stderr.rich,
+        disable=not stderr.is_terminal,
+        transient=True,
+    )

@@ -2,12 +2,9 @@
 
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import typer
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
 
 from imagefind.cli.app import (
     JsonOpt,
@@ -20,6 +17,7 @@ from imagefind.cli.app import (
     app,
     emit_json,
     exit_fast,
+    progress_bar,
     stderr,
     stdout,
 )
@@ -39,27 +37,6 @@ ThresholdOpt = Annotated[
         help="Hide results scoring below this (text ~0.2-0.3, image ~0.7-0.9).",
     ),
 ]
-
-
-def _progress(label: str) -> "Progress":
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=stderr.rich,
-        disable=not stderr.is_terminal,
-        transient=True,
-    )
 
 
 def _print_hits(hits: list[Hit], as_json: bool, query: str, kind: Literal["text", "image"]) -> None:
@@ -137,7 +114,7 @@ def index_cmd(
         opened = Library.open(library, model=model, precision=precision, store=store)
     with (
         opened as lib,
-        _progress("Indexing") as bar,
+        progress_bar("Indexing") as bar,
     ):
         task = bar.add_task("index", total=None, rate="")
 
@@ -300,7 +277,7 @@ def reindex_cmd(
 ) -> None:
     """Re-embed every image with another model: all or nothing (interrupted, the library
     stays as it was). Images whose original is gone are removed and listed."""
-    with Library.open(library, store=store) as lib, _progress("Re-embedding") as bar:
+    with Library.open(library, store=store) as lib, progress_bar("Re-embedding") as bar:
         task = bar.add_task("reindex", total=lib.count(), rate="")
         summary = lib.reindex(model, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
     if as_json:

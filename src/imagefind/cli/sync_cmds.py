@@ -5,9 +5,12 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from imagefind.cli.app import (
     JsonOpt,
@@ -18,6 +21,7 @@ from imagefind.cli.app import (
     StoreOpt,
     app,
     emit_json,
+    progress_bar,
     stderr,
     stdout,
 )
@@ -104,17 +108,18 @@ def watch_cmd(
     written, moves re-linked, deletions pruned. Stops on Ctrl-C or SIGTERM."""
     from imagefind.watch import Watcher
 
-    with Library.open(library, model=model, store=store) as lib:
+    with Library.open(library, model=model, store=store) as lib, progress_bar("Catching up") as bar:
+        task = bar.add_task("catch-up", total=None, rate="")
         watcher = Watcher(
             lib,
             folders or (),
             poll=poll,
             settle=settle,
             raw_pairs=raw_pairs.value,
-            on_event=_print_json if as_json else _print_event,
+            on_event=lambda event: _on_event(event, as_json, bar),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-        _lib_is_ready = lib.model  # load the model before saying "watching"
-        del _lib_is_ready
+        _ = lib.model.visual.session  # loaded before "watching": the first file is not slower
 
         def stop(signum: int, frame: object) -> None:
             watcher.stop_event.set()
@@ -122,6 +127,15 @@ def watch_cmd(
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         watcher.run()
+
+
+def _on_event(event: WatchEvent, as_json: bool, bar: "Progress") -> None:
+    if event.event == "scanned":
+        bar.stop()  # caught up: the bar gives way to one line per change
+    if as_json:
+        _print_json(event)
+    else:
+        _print_event(event)
 
 
 def _print_json(event: WatchEvent) -> None:

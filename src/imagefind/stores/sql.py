@@ -135,6 +135,13 @@ class SqlStore(RootsTable):
             row = conn.execute("SELECT count(*) FROM images").fetchone()
         return int(row[0]) if row else 0
 
+    def max_id(self) -> int:
+        """The highest id in use (0 for none): ids are never reused, so every row added
+        after this call has a higher one."""
+        with self._guard() as conn:
+            row = conn.execute("SELECT max(id) FROM images").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
     def ids(self) -> list[int]:
         """Every image id, ascending."""
         with self._guard() as conn:

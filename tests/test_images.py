@@ -68,7 +68,6 @@ def test_format_round_trip(
         width=96,
         height=64,
         format=reported,
-        taken_at=None,
     )
     assert info.format in SUPPORTED_FORMATS
 

@@ -154,7 +154,8 @@ def _with_exif(tags: dict[int, object], ifd: dict[int, object] | None = None) ->
     ],
 )
 def test_taken_at(tags: dict, ifd: dict | None, expected: str | None) -> None:
-    assert decode(_with_exif(tags, ifd), "exif.jpg").info.taken_at == expected
+    taken = decode(_with_exif(tags, ifd), "exif.jpg").info.exif.taken
+    assert (taken.isoformat() if taken else None) == expected
 
 
 def test_sha256_of_raw_bytes(photo: Image.Image) -> None:

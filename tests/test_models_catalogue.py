@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from imagefind.cli import app
+from imagefind.cli.app import stdout as cli_stdout
 from imagefind.models.catalogue import CatalogueEntry, catalogue, names, sources
 from imagefind.models.hub import DEFAULT_MODEL, KNOWN_MODELS
 from tests.test_models_hub import cache as cache  # fixture: a fresh IMAGEFIND_CACHE (autouse)
@@ -115,10 +116,21 @@ def test_cached_flag_follows_the_cache_directory(cache: Path, tiny_model_dir: Pa
     assert cached == {"ViT-B-32__openai"}
 
 
-def test_available_table(cache: Path, tiny_model_dir: Path) -> None:
+@pytest.mark.parametrize("columns", [80, 160])
+def test_available_table(
+    cache: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    """Every figure readable in an 80-column terminal (long names fold), names whole in a
+    wide one."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(cli_stdout, "_console", None)  # a console made for this width
     shutil.copytree(tiny_model_dir, cache / "immich-app__nllb-clip-base-siglip__v1")
     out = _run("models", "list", "--available")
-    assert "nllb-clip-base-siglip__v1" in out
+    row = next(line for line in out.splitlines() if "68.41" in line)  # __v1, cached
+    assert row.split()[-7:] == ["NLLB-CLIP", "768", "yes", "384", "2030", "68.41", "yes"]
+    assert "…" not in out
+    if columns > 100:
+        assert "nllb-clip-base-siglip__v1" in out
     assert "Crossmodal-3600" in out
     assert str(cache) in out.replace("\n", "")
 

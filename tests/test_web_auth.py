@@ -53,6 +53,7 @@ ROUTES: dict[tuple[str, str], Callable[[Library], Call]] = {
     ("GET", "/api/search"): lambda lib: Call("GET", "/api/search?q=a+red+circle"),
     ("POST", "/api/search/image"): upload_call("file"),
     ("GET", "/api/duplicates"): lambda lib: Call("GET", "/api/duplicates"),
+    ("GET", "/api/facets"): lambda lib: Call("GET", "/api/facets"),
     ("GET", "/api/openapi.json"): lambda lib: Call("GET", "/api/openapi.json"),
     ("GET", "/api/docs"): lambda lib: Call("GET", "/api/docs"),
     ("GET", "/api/docs/assets"): lambda lib: Call("GET", "/api/docs/assets/swagger-ui.css"),

@@ -24,6 +24,7 @@ from imagefind.errors import (
 )
 
 if TYPE_CHECKING:
+    from imagefind.filters import FilterError, Filters
     from imagefind.library import Library, default_library_path
     from imagefind.models import ClipModel, load_model
     from imagefind.schemas import (
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 # Imported on first use: ``import imagefind.cli`` (a cold query) should load only what the
 # command needs, not pydantic and the image stack.
 _LAZY = {
+    "Filters": "imagefind.filters",
+    "FilterError": "imagefind.filters",
     "Library": "imagefind.library",
     "default_library_path": "imagefind.library",
     "ClipModel": "imagefind.models",
@@ -79,6 +82,8 @@ __all__ = [
     "ClipModel",
     "DuplicateGroup",
     "Duplicates",
+    "FilterError",
+    "Filters",
     "Hit",
     "ImageError",
     "ImageOut",

@@ -7,6 +7,7 @@ same re-linking, the same counts) wherever its items were prepared.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imagefind.files import LibraryFiles
+from imagefind.metadata import Circumstance
 from imagefind.prepare import Item
 from imagefind.records import ImageRecord, NewImage
 from imagefind.scanner import Problem
@@ -178,8 +180,11 @@ class Committer:
 
 
 def _copy_of(item: Item, known: ImageRecord) -> NewImage:
-    """A new row for known content: its vector and facts are the known row's."""
+    """A new row for known content: its vector and facts are the known row's (its folder is
+    its own)."""
     found = item.found
+    facts = {name: getattr(known, name) for name in Circumstance.__dataclass_fields__}
+    facts["folder"] = os.path.dirname(found.path) if found else None
     return NewImage(
         path=found.path if found else None,
         upload_key=None if found else known.sha256,
@@ -189,5 +194,5 @@ def _copy_of(item: Item, known: ImageRecord) -> NewImage:
         width=known.width,
         height=known.height,
         format=known.format,
-        taken_at=known.taken_at,
+        **facts,
     )

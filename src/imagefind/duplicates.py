@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from imagefind.filters import Filters
 from imagefind.schemas import DuplicateGroup, ImageOut
 from imagefind.stores.base import Store
 
@@ -31,22 +32,30 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def find_duplicates(store: Store, threshold: float | None = None) -> list[DuplicateGroup]:
+def find_duplicates(
+    store: Store, threshold: float | None = None, filters: Filters | None = None
+) -> list[DuplicateGroup]:
+    """Groups among the images passing ``filters`` (all without)."""
     threshold = NEAR_THRESHOLD if threshold is None else threshold
-    ids, vectors = store.vectors()
+    ids, vectors = store.vectors(store.passing_ids(filters).tolist() if filters else None)
     uf = _UnionFind()
     weakest: dict[tuple[int, int], float] = {}
+    kept = set(ids.tolist())
     if len(ids) > 1:
+        # Neighbours from the whole library, those outside the filter dropped: a near
+        # duplicate is among an image's closest whatever the filter (and an exact filtered
+        # search for every image would scan the index once per image).
         scores, neighbours = store.search(vectors, min(NEIGHBOURS, len(ids)))
         for row, image_id in enumerate(ids.tolist()):
             for score, other in zip(scores[row], neighbours[row], strict=True):
                 other = int(other)
-                if other != image_id and other >= 0 and score >= threshold:
+                if other != image_id and other in kept and score >= threshold:
                     uf.union(image_id, other)
                     weakest[(image_id, other)] = float(score)
     by_sha: dict[str, list[int]] = {}
     for rec in store.shared_content():
-        by_sha.setdefault(rec.sha256, []).append(rec.id)
+        if filters is None or rec.id in kept:
+            by_sha.setdefault(rec.sha256, []).append(rec.id)
     for members in by_sha.values():  # identical bytes are one group whatever the model says
         for other in members[1:]:
             uf.union(members[0], other)

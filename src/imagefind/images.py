@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import struct
 import warnings
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from imagefind.errors import ImageError
+from imagefind.metadata.exif import ExifFacts, read_exif
 from imagefind.rawimages import decode_raw, may_be_raw
 
 try:  # HEIF/HEIC (iPhone photos); optional so a broken install does not break import.
@@ -52,9 +53,6 @@ _FORMAT_NAMES = (
     "QOI or camera RAW"
 )
 _TIMES = "\u00d7"  # multiplication sign, for sizes in messages
-_EXIF_IFD = 0x8769
-_DATETIME_ORIGINAL = 36867
-_DATETIME = 306
 _ORIENTATION = 0x0112
 _SWAPS_SIDES = {5, 6, 7, 8}  # orientations that rotate by 90 degrees
 # Everything PIL and its plugins raise on bad input; one bad file must not crash a batch.
@@ -83,7 +81,7 @@ class ImageInfo:
     width: int
     height: int
     format: str
-    taken_at: str | None
+    exif: ExifFacts = field(default_factory=ExifFacts)  # capture time, camera, lens, GPS
 
 
 @dataclass
@@ -168,12 +166,15 @@ def _decode_raw(
     data: bytes, name: str, min_side: int | None, sha256: str | None
 ) -> DecodedImage | None:
     """A camera RAW file's pixels and facts (None: not a RAW file, Pillow's job)."""
-    decoded = decode_raw(data, name, min_side=min_side or _RAW_FULL_SIDE, max_pixels=MAX_PIXELS)
-    if decoded is None:
+    raw = decode_raw(data, name, min_side=min_side or _RAW_FULL_SIDE, max_pixels=MAX_PIXELS)
+    if raw is None:
         return None
-    image, fmt, taken_at, (width, height) = decoded
+    facts = read_exif(raw.exif)
+    if facts.taken is None and raw.taken is not None:
+        facts = dataclasses.replace(facts, taken=raw.taken)
     digest = sha256 or hashlib.sha256(data).hexdigest()
-    return DecodedImage(image, ImageInfo(digest, len(data), width, height, fmt, taken_at))
+    width, height = raw.size
+    return DecodedImage(raw.image, ImageInfo(digest, len(data), width, height, raw.format, facts))
 
 
 def thumbnail(image: Image.Image, size: int = 256) -> bytes:
@@ -262,27 +263,21 @@ def _info(img: Image.Image, data: bytes, sha256: str | None = None) -> ImageInfo
         width=width,
         height=height,
         format=img.format or "",
-        taken_at=_taken_at(exif),
+        exif=read_exif(exif),
     )
 
 
-def _taken_at(exif: Image.Exif) -> str | None:
-    """EXIF capture time (DateTimeOriginal, else DateTime) as ISO 8601, or None."""
+def read_exif_of(path: Path) -> ExifFacts:
+    """The EXIF facts of a file, from its header (no pixels decoded for JPEG, HEIC, WebP, TIFF;
+    a PNG whose eXIf chunk follows its pixels is decoded). Empty when the file cannot be
+    read or is not a supported image; never raises."""
+    Image.init()
+    formats = [f for f in _FORMAT_ORDER if f in Image.OPEN]
     try:
-        candidates = [exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL), exif.get(_DATETIME)]
-    except _DECODE_ERRORS:
-        candidates = [exif.get(_DATETIME)]
-    for value in candidates:
-        if isinstance(value, bytes):
-            value = value.decode("ascii", "replace")
-        if not isinstance(value, str):
-            continue
-        text = value.strip("\x00 ").strip()
-        try:
-            return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S").isoformat()
-        except ValueError:
-            continue
-    return None
+        with Image.open(path, formats=formats) as img:
+            return read_exif(img.getexif())
+    except Exception:  # unreadable, gone, not an image: nothing to read, nothing to stop
+        return ExifFacts()
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from imagefind.commit import Outcome
 from imagefind.errors import ImageError, ImagefindError
+from imagefind.metadata.refill import refill_metadata
 from imagefind.pipeline import IndexRunner
 from imagefind.prepare import Item
 from imagefind.records import ImageRecord
@@ -31,6 +32,7 @@ def index_paths(
     exclude: Path,
     remove: Callable[[list[int]], object],
     collect_garbage: Callable[[], object],
+    upload_file: Callable[[str], Path | None] = lambda sha256: None,
     batch_size: int | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -39,9 +41,11 @@ def index_paths(
 ) -> IndexSummary:
     """See :meth:`Library.index`. ``exclude`` is the library's own folder; ``remove`` drops
     rows (and the files no other row shares) of files that are gone; ``collect_garbage``
-    clears files a killed run wrote but never committed. ``vanished`` are paths (files or
-    folders) seen to go away outside ``paths`` (a watcher's deletes and the sources of its
-    moves): their rows are re-linked to new files with the same content, or pruned."""
+    clears files a killed run wrote but never committed; ``upload_file`` finds an upload's
+    original (by SHA-256) for re-reading metadata that an older release did not record.
+    ``vanished`` are paths (files or folders) seen to go away outside ``paths`` (a watcher's
+    deletes and the sources of its moves): their rows are re-linked to new files with the
+    same content, or pruned."""
     started = time.monotonic()
     summary = IndexSummary()
     candidates: list[Item] = []
@@ -110,6 +114,13 @@ def index_paths(
     if removed:
         remove([r.id for r in removed])
     collect_garbage()
+
+    # Rows from before metadata was recorded: their headers read again (the bar goes on).
+    def refilled(n: int, more: int) -> None:
+        if progress:
+            progress(total + n, total + more)
+
+    summary.metadata_read = refill_metadata(store, upload_file, refilled if progress else None)
     summary.added = len(out.added) + len(out.copies)
     summary.copies = len(out.copies)
     summary.updated = len(out.updated)
@@ -154,6 +165,12 @@ def add_uploads(
     outcomes: dict[int, AddResult | ImagefindError] = {}
     items, duplicates = [], {}
     for position, (name, data) in enumerate(uploads):
+        if isinstance(data, str | Path) and Path(data).is_dir():  # many images: index's job
+            outcomes[position] = ImageError(
+                f"{data}: a folder, not an image: add takes image files; index a folder with "
+                f"'imagefind index {data}' (Library.index)"
+            )
+            continue
         if isinstance(data, str | Path):
             found = next(walk(Path(data), raw_pairs="both"))  # named on purpose: taken
             if isinstance(found, Problem):

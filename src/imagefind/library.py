@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from platformdirs import user_data_dir
 
 from imagefind.errors import (
-    ImageError,
     ImagefindError,
     LibraryError,
     ModelMismatchError,
     NotFoundError,
 )
 from imagefind.files import LibraryFiles
+from imagefind.filters import Filters
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
 from imagefind.records import ImageRecord, ModelIdentity
@@ -26,6 +26,7 @@ from imagefind.roots import Roots
 from imagefind.schemas import (
     AddResult,
     DuplicateGroup,
+    Facets,
     Hit,
     ImageOut,
     IndexSummary,
@@ -47,17 +48,6 @@ def default_library_path() -> Path:
     return Path(env).expanduser() if env else Path(user_data_dir("imagefind"))
 
 
-def _refused(data: bytes | str | Path) -> ImagefindError | None:
-    """Why an input cannot be added before reading it: a folder holds many images, which
-    is ``index``'s job, not ``add``'s."""
-    if isinstance(data, str | Path) and Path(data).is_dir():
-        return ImageError(
-            f"{data}: a folder, not an image: add takes image files; index a folder with "
-            f"'imagefind index {data}' (Library.index)"
-        )
-    return None
-
-
 class Library:
     """One library directory: catalog, thumbnails, uploads, bound to one model."""
 
@@ -77,8 +67,7 @@ class Library:
         self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
         self._lock = threading.RLock()
         self.searcher = Searcher(self.store, lambda: self.model)
-        self.roots = Roots(self.store, self.remove_ids)
-        """The folders this library follows (``index`` with no paths, ``watch``)."""
+        self.roots = Roots(self.store, self.remove_ids)  # the folders it follows
 
     @classmethod
     def open(
@@ -210,11 +199,10 @@ class Library:
         progress: Callable[[int, int], None] | None = None,
         raw_pairs: RawPairs = "jpeg",
     ) -> IndexSummary:
-        """Index folders (recursively) or files; folders are remembered as roots, and no
-        ``paths`` re-scans every root. Incremental: unchanged files are skipped, moved ones
-        re-linked by content, changed ones re-encoded, vanished ones pruned. ``batch_size``
-        and ``workers`` (decoder threads) are tuned as it runs unless given. ``raw_pairs``:
-        a RAW beside a JPEG of the same name is left out (``"jpeg"``) or indexed too."""
+        """Index folders (recursively; remembered as roots: no ``paths`` re-scans them) or
+        files. Incremental: unchanged files skipped, moved ones re-linked by content, changed
+        ones re-encoded, vanished ones pruned. ``batch_size`` and ``workers`` are tuned unless
+        given; ``raw_pairs="both"`` indexes a RAW beside its same-name JPEG too."""
         started = time.time()
         todo, missing = self.roots.to_scan(paths)
         summary = self.apply_changes(
@@ -231,9 +219,8 @@ class Library:
         vanished: Sequence[str] = (),
         **options: Any,
     ) -> IndexSummary:
-        """``index`` without its bookkeeping (no roots recorded, no garbage collection), for
-        a watcher's changes: ``paths`` new or changed, ``vanished`` gone (deleted, or the
-        sources of moves: re-linked by content, not encoded). ``options`` as ``index``."""
+        """``index`` minus roots and garbage collection, for a watcher's changes: ``paths``
+        new or changed, ``vanished`` gone (re-linked by content, or pruned)."""
         from imagefind.ingest import index_paths  # the image stack: not needed to search
 
         return index_paths(
@@ -243,6 +230,7 @@ class Library:
             exclude=self.path,
             remove=self.remove_ids,
             collect_garbage=lambda: None,
+            upload_file=self.files.find_upload,
             vanished=vanished,
             **options,
         )
@@ -269,12 +257,7 @@ class Library:
         answer for each file."""
         from imagefind.ingest import add_uploads
 
-        outcomes: list[AddResult | ImagefindError | None] = [_refused(d) for _, d in uploads]
-        todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        done = add_uploads(self.store, [uploads[i] for i in todo], self._pipeline)
-        for i, outcome in zip(todo, done, strict=True):
-            outcomes[i] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
+        return add_uploads(self.store, uploads, self._pipeline)
 
     def remove(self, targets: Sequence[int | str | Path]) -> list[ImageOut]:
         """Remove images by id (an ``int``) or by path (a ``str`` or ``Path``; a folder removes
@@ -314,12 +297,25 @@ class Library:
         """One image; NotFoundError if there is none."""
         return ImageOut.of(self.store.get(image_id))
 
-    def images(self, offset: int = 0, limit: int = 50) -> list[ImageOut]:
-        """A page of images, newest first."""
-        return [ImageOut.of(rec) for rec in self.store.page(offset, limit)]
+    def images(
+        self,
+        offset: int = 0,
+        limit: int = 50,
+        *,
+        filters: Filters | None = None,
+        order: str = "added",
+    ) -> list[ImageOut]:
+        """A page of the images passing ``filters``: newest added first, or by the date
+        taken (``order`` ``date``: oldest first, ``-date``: newest first; undated last)."""
+        return [ImageOut.of(rec) for rec in self.store.browse(offset, limit, filters, order)]
 
-    def count(self) -> int:
-        return self.store.count()
+    def count(self, filters: Filters | None = None) -> int:
+        """How many images (pass ``filters``)."""
+        return self.store.passing_count(filters) if filters else self.store.count()
+
+    def facets(self) -> Facets:
+        """The dates, cameras, places, folders and formats a filter can take, with counts."""
+        return self.store.facets()
 
     def original_path(self, image_id: int) -> Path:
         """The file of an image: its indexed path, or its stored upload."""
@@ -364,23 +360,38 @@ class Library:
         *,
         paths: bool = True,
         lang: str | None = None,
+        filters: Filters | None = None,
+        sort: str = "score",
     ) -> list[Hit]:
         """Text search with query arithmetic: ``beach + sunset - people``, ``2:cat``, ``#42``.
         ``paths=False`` reads path-looking parts as text, for queries from a client that must
         not make this process read files (the web API). ``lang`` (BCP-47: ``de``, ``pt-BR``)
-        is the query's language for models that take one (NLLB-CLIP; default English)."""
-        return self.searcher.search(query, k, threshold, paths=paths, lang=lang)
+        is the query's language for models that take one (NLLB-CLIP; default English).
+        ``filters`` (``Filters.parse(after="2019", place="Lisbon")``) keeps the k best among
+        the images that pass; ``sort="date"``/``"-date"`` orders those k by date taken."""
+        return self.searcher.search(
+            query, k, threshold, paths=paths, lang=lang, filters=filters, sort=sort
+        )
 
     def similar(
-        self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None
+        self,
+        image: int | str | Path | bytes,
+        k: int = 10,
+        threshold: float | None = None,
+        *,
+        filters: Filters | None = None,
+        sort: str = "score",
     ) -> list[Hit]:
         """Images like an indexed one (an ``int`` id, or a path: a ``str`` is never an id) or
         like any image file or bytes. The query image itself is left out; an exact copy of
-        it is not."""
-        return self.searcher.similar(image, k, threshold)
+        it is not. ``filters`` and ``sort`` as in ``search``."""
+        return self.searcher.similar(image, k, threshold, filters=filters, sort=sort)
 
-    def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
-        """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates."""
+    def duplicates(
+        self, threshold: float | None = None, *, filters: Filters | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of exact (same bytes) and near (cosine ≥ threshold) duplicates, among the
+        images passing ``filters`` (``Filters.parse(folders=[...])``: within folders)."""
         from imagefind.duplicates import find_duplicates
 
-        return find_duplicates(self.store, threshold)
+        return find_duplicates(self.store, threshold, filters)

@@ -17,6 +17,7 @@ import numpy as np
 
 from imagefind.errors import ImageError
 from imagefind.images import decode, read_file, thumbnail
+from imagefind.metadata import describe
 from imagefind.models.preprocess import Preprocessor
 from imagefind.records import ImageRecord, NewImage
 from imagefind.scanner import FoundFile, Problem, looks_like_image
@@ -100,17 +101,20 @@ class Preparer:
         item.thumb = thumbnail(scaled if view else decoded.image, THUMB_SIZE)
         info = decoded.info
         found = item.found
+        path = found.path if found else None
+        mtime = found.mtime if found else None
+        circumstance = describe(info.exif, info.width, info.height, path, mtime)
         item.new = NewImage(
-            path=found.path if found else None,
+            path=path,
             upload_key=None if found else info.sha256,
             sha256=info.sha256,
             size=info.size,
-            mtime=found.mtime if found else None,
+            mtime=mtime,
             width=info.width,
             height=info.height,
             format=info.format,
-            taken_at=info.taken_at,
             name=None if found else item.name or None,
+            **circumstance.columns(),
         )
         item.prepare_s = time.perf_counter() - started
         return item

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
 from datetime import datetime
 
 from PIL import Image, ImageOps
@@ -44,11 +45,18 @@ def may_be_raw(header: bytes) -> bool:
     return header.startswith(_TIFF) or looks_like_raw(header)
 
 
-def decode_raw(
-    data: bytes, name: str, *, min_side: int, max_pixels: int
-) -> tuple[Image.Image, str, str | None, tuple[int, int]] | None:
-    """(RGB pixels, format name, capture time, full oriented size) of a RAW file; ``None``
-    when LibRaw does not take it for one (a plain TIFF: Pillow's job)."""
+@dataclass(frozen=True)
+class RawImage:
+    image: Image.Image  # RGB, upright
+    format: str  # DNG, CR2, NEF...
+    exif: Image.Exif  # the TIFF-based formats' tags (empty for the others)
+    taken: datetime | None  # LibRaw's capture time, for when the tags have none
+    size: tuple[int, int]  # the full image, upright
+
+
+def decode_raw(data: bytes, name: str, *, min_side: int, max_pixels: int) -> RawImage | None:
+    """A RAW file's pixels and facts; ``None`` when LibRaw does not take it for one (a plain
+    TIFF: Pillow's job)."""
     import rawpy
 
     header = data[:16]
@@ -79,8 +87,19 @@ def decode_raw(
         except (rawpy.LibRawError, OSError, ValueError, MemoryError) as exc:
             raise ImageError(f"{name}: truncated or corrupt RAW data ({_reason(exc)})") from exc
         stamp = raw.other.timestamp
-    taken = stamp.isoformat() if isinstance(stamp, datetime) and stamp.year > 1970 else None
-    return image, _format(data, header), taken, (width, height)
+    taken = stamp if isinstance(stamp, datetime) and stamp.year > 1970 else None
+    return RawImage(image, _format(data, header), _exif(data), taken, (width, height))
+
+
+def _exif(data: bytes) -> Image.Exif:
+    """IFD0 and its EXIF and GPS sub-directories, for RAWs that are TIFF files underneath."""
+    exif = Image.Exif()
+    if data.startswith(_TIFF):
+        try:
+            exif.load(data)
+        except Exception:  # tags are a bonus: a RAW with broken ones still shows
+            return Image.Exif()
+    return exif
 
 
 def _preview(raw: object, min_side: int, flip: int) -> Image.Image | None:

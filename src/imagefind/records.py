@@ -43,6 +43,20 @@ class NewImage:
     format: str
     taken_at: str | None
     name: str | None = None  # an upload's original file name
+    # Circumstance, read by imagefind.metadata (None: unknown, or never read).
+    taken_at_source: str | None = None  # "exif", "exif-local" or "file"
+    taken_local: str | None = None  # wall-clock time where taken, YYYY-MM-DDTHH:MM:SS
+    camera: str | None = None
+    lens: str | None = None
+    orientation: str | None = None  # "landscape", "portrait" or "square"
+    latitude: float | None = None
+    longitude: float | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    country_code: str | None = None  # ISO 3166-1 alpha-2
+    folder: str | None = None  # the file's parent directory; None for uploads
+    meta_version: int | None = None  # the metadata reader that filled these; None: never
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,20 @@ class ImageRecord:
     taken_at: str | None
     added_at: float
     name: str | None = None
+    # Circumstance, read by imagefind.metadata (None: unknown, or never read).
+    taken_at_source: str | None = None  # "exif", "exif-local" or "file"
+    taken_local: str | None = None  # wall-clock time where taken, YYYY-MM-DDTHH:MM:SS
+    camera: str | None = None
+    lens: str | None = None
+    orientation: str | None = None  # "landscape", "portrait" or "square"
+    latitude: float | None = None
+    longitude: float | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    country_code: str | None = None  # ISO 3166-1 alpha-2
+    folder: str | None = None  # the file's parent directory; None for uploads
+    meta_version: int | None = None  # the metadata reader that filled these; None: never
 
     @property
     def display_name(self) -> str:
@@ -68,6 +96,16 @@ class ImageRecord:
         if self.path is not None:
             return os.path.basename(self.path)
         return self.name or f"upload {self.sha256[:8]}"
+
+    @property
+    def place(self) -> str | None:
+        """Where it was taken, for display: "City, Region, Country" (parts that are missing
+        or repeat the one before are left out), or None without a known place."""
+        parts: list[str] = []
+        for part in (self.city, self.region, self.country):
+            if part and (not parts or parts[-1] != part):
+                parts.append(part)
+        return ", ".join(parts) or None
 
     @property
     def source(self) -> str:

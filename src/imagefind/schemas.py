@@ -45,7 +45,26 @@ class ImageOut:
     height: int
     format: str
     taken_at: str | None = None
+    """When it was taken, ISO 8601, with the UTC offset when known"""
     added_at: str
+    taken_at_source: str | None = None
+    """Where taken_at comes from: exif (EXIF with a known offset or the GPS place's zone),
+    exif-local (EXIF local time, zone unknown), file (the file's modification time)"""
+    taken_local: str | None = None
+    """The wall-clock time where it was taken, YYYY-MM-DDTHH:MM:SS (date filters use it)"""
+    camera: str | None = None
+    """Make and model, tidied ("Canon EOS 5D Mark IV")"""
+    lens: str | None = None
+    orientation: str | None = None
+    """landscape, portrait or square (as displayed, after EXIF rotation)"""
+    latitude: float | None = None
+    longitude: float | None = None
+    place: str | None = None
+    """Nearest city, region and country ("Sydney, New South Wales, Australia"), found offline"""
+    country_code: str | None = None
+    """ISO 3166-1 alpha-2 code of the place's country"""
+    folder: str | None = None
+    """The file's folder (None for uploads)"""
 
     @classmethod
     def of(cls, rec: ImageRecord) -> ImageOut:
@@ -61,6 +80,16 @@ class ImageOut:
             format=rec.format,
             taken_at=rec.taken_at,
             added_at=datetime.fromtimestamp(rec.added_at, UTC).isoformat(timespec="seconds"),
+            taken_at_source=rec.taken_at_source,
+            taken_local=rec.taken_local,
+            camera=rec.camera,
+            lens=rec.lens,
+            orientation=rec.orientation,
+            latitude=rec.latitude,
+            longitude=rec.longitude,
+            place=rec.place,
+            country_code=rec.country_code,
+            folder=rec.folder,
         )
 
 
@@ -96,6 +125,9 @@ class IndexSummary:
     """New files whose content was already indexed (no encode)"""
     encoded: int = 0
     """Images that went through the visual encoder"""
+    metadata_read: int = 0
+    """Catalogued images whose date, camera and place were re-read from the file's header
+    (a library from before those were recorded, or an older reader): none re-encoded"""
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     batch_size: int = 0
@@ -264,13 +296,60 @@ class Removed:
 
 @dataclass(kw_only=True)
 class ImagePage:
-    """One page of the library, newest first."""
+    """One page of the library (or of the images passing filters), in the order asked."""
 
     __pydantic_config__ = _PYDANTIC
 
     total: int
-    """Images in the whole library"""
+    """Images passing the filters (without any: the whole library)"""
     offset: int
-    """How many newer images come before this page"""
+    """How many images come before this page, in its order"""
     limit: int
     items: list[ImageOut]
+
+
+@dataclass(kw_only=True)
+class FacetCount:
+    __pydantic_config__ = _PYDANTIC
+
+    value: str
+    count: int
+
+
+@dataclass(kw_only=True)
+class YearFacet:
+    __pydantic_config__ = _PYDANTIC
+
+    year: str
+    count: int
+    months: list[FacetCount]
+    """YYYY-MM, in order"""
+
+
+@dataclass(kw_only=True)
+class PlaceFacet:
+    __pydantic_config__ = _PYDANTIC
+
+    city: str | None
+    region: str | None
+    country: str | None
+    country_code: str | None
+    count: int
+
+
+@dataclass(kw_only=True)
+class Facets:
+    """The values a filter bar offers, with how many images have each (most first)."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    total: int
+    undated: int
+    """Images with no date taken (no date filter lets them through)"""
+    years: list[YearFacet]
+    cameras: list[FacetCount]
+    places: list[PlaceFacet]
+    folders: list[FacetCount]
+    """Folders holding images directly (a folder filter also takes its subfolders)"""
+    formats: list[FacetCount]
+    orientations: list[FacetCount]

@@ -12,6 +12,7 @@ import numpy as np
 
 from imagefind.batching import Batcher
 from imagefind.errors import QueryError
+from imagefind.filters import Filters, by_date, parse_sort
 from imagefind.models import ClipModel
 from imagefind.query import QueryPart, combine, parse_query
 from imagefind.schemas import Hit, ImageOut
@@ -134,12 +135,20 @@ class Searcher:
         *,
         paths: bool = True,
         lang: str | None = None,
+        filters: Filters | None = None,
+        sort: str = "score",
     ) -> list[Hit]:
         vector, exclude = self.query_vector(query, paths=paths, lang=lang)
-        return self.search_vector(vector, k, threshold, exclude)
+        return self.search_vector(vector, k, threshold, exclude, filters=filters, sort=sort)
 
     def similar(
-        self, image: int | str | Path | bytes, k: int = 10, threshold: float | None = None
+        self,
+        image: int | str | Path | bytes,
+        k: int = 10,
+        threshold: float | None = None,
+        *,
+        filters: Filters | None = None,
+        sort: str = "score",
     ) -> list[Hit]:
         exclude: set[int] = set()
         if isinstance(image, bytes):
@@ -148,7 +157,7 @@ class Searcher:
             vector = self.part_vector(QueryPart(1.0, "id", image), exclude)
         else:
             vector = self.part_vector(QueryPart(1.0, "image", str(image)), exclude)
-        return self.search_vector(vector, k, threshold, exclude)
+        return self.search_vector(vector, k, threshold, exclude, filters=filters, sort=sort)
 
     def search_vector(
         self,
@@ -156,13 +165,24 @@ class Searcher:
         k: int = 10,
         threshold: float | None = None,
         exclude: set[int] | None = None,
+        *,
+        filters: Filters | None = None,
+        sort: str = "score",
     ) -> list[Hit]:
+        """The top k (among images passing ``filters``), best first; ``sort`` ``date`` or
+        ``-date`` then orders those k by the date taken (undated last)."""
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k={k}: must be between 1 and {MAX_K}")
+        sort = parse_sort(sort)
         exclude = exclude or set()
         query = (np.asarray(vector, dtype=np.float32), k + len(exclude))
-        # A large k runs alone: in a shared call every caller would pay for the largest k.
-        scores, ids = self._lookup(query) if query[1] <= SHARED_K else self._search_rows([query])[0]
+        if filters:  # its own lookup: a shared call holds one filter
+            found = self.store.search(query[0].reshape(1, -1), query[1], filters)
+            scores, ids = found[0][0], found[1][0]
+        elif query[1] <= SHARED_K:
+            scores, ids = self._lookup(query)
+        else:  # a large k runs alone: in a shared call every caller would pay for it
+            scores, ids = self._search_rows([query])[0]
         # float16 storage can put a self-match a hair above 1: keep scores cosines.
         scores = np.clip(scores, -1.0, 1.0)
         pairs = [
@@ -171,8 +191,9 @@ class Searcher:
             if int(i) not in exclude and (threshold is None or s >= threshold)
         ][:k]
         records = self.store.get_many([i for i, _ in pairs])
-        return [
+        hits = [
             Hit(id=i, score=round(s, 6), image=ImageOut.of(records[i]))
             for i, s in pairs
             if i in records
         ]
+        return by_date(hits, lambda hit: records[hit.id].taken_local, sort)

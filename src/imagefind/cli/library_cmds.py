@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from imagefind.cli import filter_options as fo
 from imagefind.cli.app import (
     JsonOpt,
     LangOpt,
@@ -143,6 +144,8 @@ def _print_summary(s: IndexSummary) -> None:
         f"unchanged {s.unchanged}, skipped {len(s.skipped)} — encoded {s.encoded} in "
         f"{s.seconds:.1f} s{rate}"
     )
+    if s.metadata_read:
+        stdout.print(f"  metadata re-read from {s.metadata_read} file headers (none encoded)")
     reasons = Counter(item.reason for item in s.skipped)
     for reason, count in reasons.most_common():
         examples = [i.path for i in s.skipped if i.reason == reason][:3]
@@ -165,11 +168,21 @@ def search_cmd(
     store: StoreOpt = None,
     model: ModelOpt = None,
     lang: LangOpt = None,
+    after: fo.AfterOpt = None,
+    before: fo.BeforeOpt = None,
+    folders: fo.InOpt = None,
+    camera: fo.CameraOpt = None,
+    place: fo.PlaceOpt = None,
+    fmt: fo.FormatOpt = None,
+    orientation: fo.OrientationOpt = None,
+    sort: fo.SortOpt = "score",
     as_json: JsonOpt = False,
 ) -> None:
     """Find images matching a text query; prints score<TAB>path, best first."""
+    filters = fo.read_filters(after, before, folders, camera, place, fmt, orientation)
+    order = fo.read_sort(sort)
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
-        hits = lib.search(query, k=k, threshold=threshold, lang=lang)
+        hits = lib.search(query, k=k, threshold=threshold, lang=lang, filters=filters, sort=order)
         _print_hits(hits, as_json, query, "text")
     exit_fast()
 
@@ -188,12 +201,23 @@ def similar_cmd(
     library: LibraryOpt = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
+    after: fo.AfterOpt = None,
+    before: fo.BeforeOpt = None,
+    folders: fo.InOpt = None,
+    camera: fo.CameraOpt = None,
+    place: fo.PlaceOpt = None,
+    fmt: fo.FormatOpt = None,
+    orientation: fo.OrientationOpt = None,
+    sort: fo.SortOpt = "score",
     as_json: JsonOpt = False,
 ) -> None:
     """Find images like a given one (the image itself is left out, exact copies are not)."""
     target = parse_image(image)
+    filters = fo.read_filters(after, before, folders, camera, place, fmt, orientation)
+    order = fo.read_sort(sort)
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
-        _print_hits(lib.similar(target, k=k, threshold=threshold), as_json, image, "image")
+        hits = lib.similar(target, k=k, threshold=threshold, filters=filters, sort=order)
+        _print_hits(hits, as_json, image, "image")
     exit_fast()
 
 
@@ -235,11 +259,13 @@ def duplicates_cmd(
     library: LibraryOpt = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
+    folders: fo.InOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Groups of exact and near-duplicate images."""
+    """Groups of exact and near-duplicate images (with --in: among those in the folders)."""
+    filters = fo.read_filters(folders=folders)
     with Library.open(library, model=model, store=store) as lib:
-        groups = lib.duplicates(threshold)
+        groups = lib.duplicates(threshold, filters=filters or None)
     if as_json:
         emit_json(Duplicates(threshold=threshold, groups=groups))
         return

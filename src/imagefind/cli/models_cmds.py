@@ -70,13 +70,19 @@ def _list_available(as_json: bool) -> None:
     if as_json:
         emit_json([entry.to_json() for entry in entries])
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"immich-app model zoo (cache: {cache_dir()})", title_justify="left")
-    table.add_column("Model", no_wrap=True)
-    table.add_column("Family")
-    for column in ("Dim", "Multilingual", "Image", "Download MB", "Recall % (en)", "Cached"):
-        table.add_column(column, justify="right")
+    table = Table(
+        title=f"immich-app model zoo (cache: {cache_dir()})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    # Short headers, no box, long names folded: every figure stays readable in 80 columns.
+    table.add_column("Model", overflow="fold", min_width=24)
+    table.add_column("Family", no_wrap=True)
+    for column in ("Dim", "Multi", "Px", "MB", "Recall", "Cached"):
+        table.add_column(column, justify="right", no_wrap=True)
     for e in entries:
         table.add_row(
             e.name + (" (default)" if e.name == DEFAULT_MODEL else ""),
@@ -89,7 +95,11 @@ def _list_available(as_json: bool) -> None:
             "yes" if e.cached else "",
         )
     stdout.print(table)
-    stdout.print(f"Recall: {sources()['recall']}. '-': not published.", markup=False)
+    stdout.print(
+        "Multi: multilingual. Px: image size. MB: fp32 download. "
+        f"Recall (%, English): {sources()['recall']}. '-': not published.",
+        markup=False,
+    )
 
 
 def _or_dash(value: float | None) -> str:

@@ -2,9 +2,9 @@
 
 The hub has no listing of "models that work here", so the list and its figures travel with the
 package: names from immich's ML service, embedding sizes from immich's server, image sizes from
-open_clip's model configs, recall from immich's model table. A figure no source publishes is
-``null`` in the file and ``None`` here, never guessed; the file's ``sources`` say where each
-column came from.
+open_clip's model configs, recall from immich's model table, download sizes from parameter
+counts (``benchmarks/sizes.py``). A figure no source gives is ``null`` in the file and ``None``
+here, never guessed; the file's ``sources`` say where each column came from.
 """
 
 from __future__ import annotations

@@ -19,18 +19,21 @@ What every store promises:
   stages the next model's vectors aside and switches model and vectors in one transaction.
 - **Search** returns ``(scores [Q, k'], ids [Q, k'])``: cosine similarity, best first, with
   ``k' <= k`` (fewer when the store holds fewer images); exact for small libraries, an
-  approximate index tuned for recall above a size.
+  approximate index tuned for recall above a size. A **filtered search** never returns
+  fewer than k hits while k images pass: exact over the passing rows when few pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
 
+from imagefind.filters import Filters
 from imagefind.records import ImageRecord, ModelIdentity, NewImage, RootRecord
 from imagefind.scanner import FoundFile
+from imagefind.schemas import Facets
 
 
 class Store(Protocol):
@@ -49,6 +52,17 @@ class Store(Protocol):
 
     def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None: ...
     def remove(self, ids: Sequence[int]) -> list[ImageRecord]: ...
+
+    def stale_metadata(self, version: int, after: int, limit: int) -> list[ImageRecord]:
+        """Rows past id ``after`` whose metadata a reader older than ``version`` (or none)
+        filled, by id."""
+        ...
+
+    def count_stale(self, version: int) -> int: ...
+
+    def update_metadata(self, rows: Sequence[tuple[int, Mapping[str, object]]]) -> None:
+        """Rewrite the metadata columns of existing rows (no vector changes), atomically."""
+        ...
 
     def stage_vectors(
         self, identity: ModelIdentity, ids: Sequence[int], vectors: np.ndarray
@@ -75,9 +89,21 @@ class Store(Protocol):
     def generation(self) -> int: ...
     def size_on_disk(self) -> int: ...
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k by cosine: (scores [Q, k'], ids [Q, k']), best first."""
+    def search(
+        self, queries: np.ndarray, k: int, filters: Filters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k by cosine: (scores [Q, k'], ids [Q, k']), best first. With ``filters``,
+        among the images that pass, exactly as brute force over them would rank them (ids
+        of -1 pad a row that found fewer)."""
         ...
+
+    # Filters (``stores.filtering``, written once for both SQL stores).
+    def passing_count(self, filters: Filters | None, limit: int | None = None) -> int: ...
+    def passing_ids(self, filters: Filters | None) -> np.ndarray: ...
+    def browse(
+        self, offset: int, limit: int, filters: Filters | None = None, order: str = "added"
+    ) -> list[ImageRecord]: ...
+    def facets(self) -> Facets: ...
 
     def claim(self, files: Sequence[FoundFile]) -> set[str]:
         """Claim files for encoding; the paths this process got. Indexing workers sharing

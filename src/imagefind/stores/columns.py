@@ -35,6 +35,20 @@ IMAGE_COLUMNS: tuple[Column, ...] = (
     Column("taken_at", "text"),
     Column("added_at", "real", "NOT NULL"),
     Column("name", "text"),
+    # Circumstance (imagefind.metadata): when, where and with what, for filters and display.
+    Column("taken_at_source", "text"),
+    Column("taken_local", "text"),
+    Column("camera", "text"),
+    Column("lens", "text"),
+    Column("orientation", "text"),
+    Column("latitude", "real"),
+    Column("longitude", "real"),
+    Column("city", "text"),
+    Column("region", "text"),
+    Column("country", "text"),
+    Column("country_code", "text"),
+    Column("folder", "path"),  # bytewise in PostgreSQL too: folder prefixes are plain ranges
+    Column("meta_version", "int"),
 )
 """In ImageRecord's order. A new column is appended here and added by a migration of each
 store (``ALTER TABLE``); the tables' creation below is history and takes a prefix."""
@@ -68,3 +82,33 @@ def columns_until(last: str) -> tuple[Column, ...]:
     """The columns up to ``last``, included: a table as an early migration created it."""
     names = [c.name for c in IMAGE_COLUMNS]
     return IMAGE_COLUMNS[: names.index(last) + 1]
+
+
+METADATA_INDEXED = (
+    "taken_local",
+    "camera",
+    "country_code",
+    "city",
+    "folder",
+    "format",
+    "orientation",
+)
+"""The filter columns, each with an index (``images_<column>``) made by the metadata migration."""
+
+
+def _metadata_added() -> tuple[Column, ...]:
+    names = [c.name for c in IMAGE_COLUMNS]
+    return IMAGE_COLUMNS[names.index("taken_at_source") : names.index("meta_version") + 1]
+
+
+METADATA_COLUMNS = ("taken_at", *(c.name for c in _metadata_added()))
+"""What the metadata reader fills (``imagefind.metadata.Circumstance``), and re-fills."""
+
+
+def metadata_schema(types: dict[str, str]) -> list[str]:
+    """The metadata migration in one dialect: the circumstance columns and their indexes."""
+    added = _metadata_added()
+    return [
+        *(f"ALTER TABLE images ADD COLUMN {c.name} {types[c.kind]}" for c in added),
+        *(f"CREATE INDEX images_{name} ON images ({name})" for name in METADATA_INDEXED),
+    ]

@@ -8,9 +8,10 @@ so an upsert, a delete and a re-link are one statement each, written once here.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import astuple, fields
 from typing import Any, ClassVar, Self
@@ -19,11 +20,12 @@ import numpy as np
 
 from imagefind.errors import LibraryError, NotFoundError
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
-from imagefind.stores.columns import NEW_COLUMNS, RECORD_COLUMNS
+from imagefind.stores.columns import METADATA_COLUMNS, NEW_COLUMNS, RECORD_COLUMNS
+from imagefind.stores.filtering import FilteredReads
 from imagefind.stores.rootsql import RootsTable, under
 
 
-class SqlStore(RootsTable):
+class SqlStore(FilteredReads, RootsTable):
     """The shared half of a SQL store. A subclass provides ``_driver_error`` (what its
     driver's errors say), ``_transaction``, ``_bump`` (the generation counter, last statement
     of every write), ``_id_list`` and ``_vector_params``."""
@@ -242,11 +244,46 @@ class SqlStore(RootsTable):
             if other is not None and other[0] != image_id:
                 raise LibraryError(f"{path}: already catalogued as image {other[0]}")
             cursor = conn.execute(
-                f"UPDATE images SET path = {p}, size = {p}, mtime = {p} WHERE id = {p}",
-                (path, size, mtime, int(image_id)),
+                f"UPDATE images SET path = {p}, size = {p}, mtime = {p}, folder = {p} "
+                f"WHERE id = {p}",
+                (path, size, mtime, os.path.dirname(path), int(image_id)),
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"no image with id {image_id}")
+            self._bump(conn)
+
+    def stale_metadata(self, version: int, after: int, limit: int) -> list[ImageRecord]:
+        """Up to ``limit`` rows past id ``after`` whose metadata an older reader (or none)
+        filled, by id."""
+        p = self.PLACEHOLDER
+        return self._select(
+            f"WHERE (meta_version IS NULL OR meta_version < {p}) AND id > {p} "
+            f"ORDER BY id LIMIT {p}",
+            (int(version), int(after), int(limit)),
+        )
+
+    def count_stale(self, version: int) -> int:
+        """How many rows ``stale_metadata`` would go through."""
+        with self._guard() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM images WHERE meta_version IS NULL OR meta_version < "
+                f"{self.PLACEHOLDER}",
+                (int(version),),
+            ).fetchone()
+        return int(row[0])
+
+    def update_metadata(self, rows: Sequence[tuple[int, Mapping[str, object]]]) -> None:
+        """Write the metadata columns (all of ``METADATA_COLUMNS``) of existing rows, in one
+        transaction; ids no longer there are passed over."""
+        if not rows:
+            return
+        p = self.PLACEHOLDER
+        sets = ", ".join(f"{c} = {p}" for c in METADATA_COLUMNS)
+        with self._transaction() as conn, closing(conn.cursor()) as cur:
+            cur.executemany(
+                f"UPDATE images SET {sets} WHERE id = {p}",
+                [(*(v[c] for c in METADATA_COLUMNS), int(i)) for i, v in rows],
+            )
             self._bump(conn)
 
     def remove(self, ids: Sequence[int]) -> list[ImageRecord]:

@@ -16,18 +16,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from imagefind.errors import ImagefindError, NotFoundError
+from imagefind.filters import Filters
 from imagefind.query import MAX_QUERY_LENGTH
-from imagefind.schemas import (
-    AddResult,
-    Duplicates,
-    ImageOut,
-    ImagePage,
-    SearchResult,
-    Stats,
-    WatcherState,
-)
+from imagefind.schemas import AddResult, Duplicates, ImageOut, SearchResult, Stats, WatcherState
 from imagefind.search import MAX_K
 from imagefind.web.access import caller_of
+from imagefind.web.browse import FilterQuery, SortQuery
 from imagefind.web.errors import CODES, ApiError, ErrorOut, FileError, status_of
 from imagefind.web.live import state_of
 from imagefind.web.state import AppState, get_state, require_write
@@ -166,17 +160,6 @@ async def upload(request: Request, response: Response, state: State) -> UploadOu
     return UploadOut(added=added, duplicates=[r for r in results if r.duplicate], errors=errors)
 
 
-@router.get("/images", response_model=ImagePage)
-def list_images(
-    state: State,
-    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 48,
-) -> ImagePage:
-    """Newest first."""
-    lib = state.library
-    return ImagePage(total=lib.count(), offset=offset, limit=limit, items=lib.images(offset, limit))
-
-
 @router.get("/images/{image_id}", response_model=ImageOut, responses=_errors(404))
 def get_image(image_id: ImageId, state: State) -> ImageOut:
     return state.library.get(image_id)
@@ -255,6 +238,7 @@ def delete_image(image_id: ImageId, state: State) -> ImageOut:
 @router.get("/search", response_model=SearchResult, responses=_errors(404, 503))
 def search_text(
     state: State,
+    filters: FilterQuery,
     q: Annotated[
         str,
         Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="beach + sunset - people"),
@@ -269,10 +253,12 @@ def search_text(
             "take one (NLLB-CLIP; default English); other models ignore it",
         ),
     ] = None,
+    sort: SortQuery = "score",
 ) -> SearchResult:
     """Text search, with query arithmetic (``+``, ``-``, ``2:cat``, ``#id``). A path in the
     query is only text: over HTTP a client must not make the server read its files."""
-    return SearchResult(query=q, kind="text", hits=state.search(q, k, threshold, lang))
+    hits = state.search(q, k, threshold, lang, filters=filters, sort=sort)
+    return SearchResult(query=q, kind="text", hits=hits)
 
 
 @router.post(
@@ -283,23 +269,35 @@ def search_text(
     responses=_errors(401, 403, 413, 415, 503),
 )
 async def search_image(
-    request: Request, state: State, k: K = 10, threshold: Threshold = None
+    request: Request,
+    state: State,
+    filters: FilterQuery,
+    k: K = 10,
+    threshold: Threshold = None,
+    sort: SortQuery = "score",
 ) -> SearchResult:
     """Images like an uploaded one (field ``file``); it is not added to the library."""
     uploads, _ = await read_files(
         request, "file", max_file_bytes=state.max_upload_bytes, max_files=1
     )
     state.model()
-    hits = await run_in_threadpool(state.library.similar, uploads[0].data, k, threshold)
+    hits = await run_in_threadpool(
+        lambda: state.library.similar(uploads[0].data, k, threshold, filters=filters, sort=sort)
+    )
     return SearchResult(query=uploads[0].name, kind="image", hits=hits)
 
 
 @router.get("/images/{image_id}/similar", response_model=SearchResult, responses=_errors(404, 503))
 def similar(
-    image_id: ImageId, state: State, k: K = 10, threshold: Threshold = None
+    image_id: ImageId,
+    state: State,
+    filters: FilterQuery,
+    k: K = 10,
+    threshold: Threshold = None,
+    sort: SortQuery = "score",
 ) -> SearchResult:
     """Images like an indexed one; the image itself is left out."""
-    hits = state.library.similar(image_id, k, threshold)
+    hits = state.library.similar(image_id, k, threshold, filters=filters, sort=sort)
     return SearchResult(query=f"#{image_id}", kind="image", hits=hits)
 
 
@@ -309,6 +307,12 @@ def duplicates(
     threshold: Annotated[
         float | None, Query(ge=-1.0, le=1.0, description="Near-duplicate cosine (default 0.95)")
     ] = None,
+    folders: Annotated[
+        list[str] | None,
+        Query(alias="in", description="Only among images in these folders (and below)"),
+    ] = None,
 ) -> Duplicates:
     """Groups of exact and near duplicates, each listed side by side."""
-    return Duplicates(threshold=threshold, groups=state.library.duplicates(threshold))
+    filters = Filters.parse(folders=folders or (), option=lambda _: "in")
+    groups = state.library.duplicates(threshold, filters=filters or None)
+    return Duplicates(threshold=threshold, groups=groups)

@@ -23,7 +23,7 @@ from imagefind.errors import ImagefindError
 from imagefind.library import Library
 from imagefind.schemas import WatchEvent
 from imagefind.watch import Watcher
-from imagefind.web import api, docs, errors, login, pages
+from imagefind.web import api, browse, docs, errors, login, pages
 from imagefind.web.access import AccessMiddleware
 from imagefind.web.auth import MAX_SECRET_CHARS, Auth
 from imagefind.web.live import watching
@@ -93,6 +93,7 @@ def create_app(
     app.state.imagefind = state
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(browse.router)
     app.include_router(pages.router)
     app.include_router(login.router)
     docs.install(app)

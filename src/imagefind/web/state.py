@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from imagefind.errors import ImagefindError, ModelError
+from imagefind.filters import Filters
 from imagefind.library import Library
 from imagefind.models import ClipModel
 from imagefind.schemas import AddResult, Hit, ImageOut
@@ -68,12 +69,21 @@ class AppState:
             return self.library.add_each(uploads)
 
     def search(
-        self, query: str, k: int, threshold: float | None, lang: str | None = None
+        self,
+        query: str,
+        k: int,
+        threshold: float | None,
+        lang: str | None = None,
+        *,
+        filters: Filters | None = None,
+        sort: str = "score",
     ) -> list[Hit]:
         """A text search in which a path is only text (``paths=False``): a client must not
         make the server read its files. A model that failed to load fails it at once."""
         self.model()
-        return self.library.search(query, k, threshold, paths=False, lang=lang)
+        return self.library.search(
+            query, k, threshold, paths=False, lang=lang, filters=filters, sort=sort
+        )
 
     def remove(self, image_id: int) -> ImageOut:
         with self.write_lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from imagefind.stores.columns import columns_until, first_schema
+from imagefind.stores.columns import columns_until, first_schema, metadata_schema
 
 TYPES = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT",  # never reused: ids leak into caches and URLs
@@ -30,6 +30,13 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE images ADD COLUMN name TEXT")
 
 
+def _migrate_metadata(conn: sqlite3.Connection) -> None:
+    """When, where and which camera: columns for filters and display, indexed; rows from
+    before stay ``meta_version`` NULL until the next index re-reads their headers."""
+    for statement in metadata_schema(TYPES):
+        conn.execute(statement)
+
+
 def _migrate_roots(conn: sqlite3.Connection) -> None:
     """The folders a library follows (``index`` with no argument, ``watch``)."""
     conn.execute(
@@ -40,6 +47,7 @@ def _migrate_roots(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
+    _migrate_metadata,
     _migrate_roots,
 ]
 """Ordered; migration i takes a catalog from schema version i to i + 1. Append only."""

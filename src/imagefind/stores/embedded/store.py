@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from imagefind.filters import Filters
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.scanner import FoundFile
 from imagefind.stores.embedded.catalog import Catalog
+from imagefind.stores.embedded.filtered import filtered_search
 from imagefind.stores.embedded.liveindex import LiveIndex
 from imagefind.stores.embedded.vectorindex import VectorIndex
 
@@ -28,7 +30,11 @@ class EmbeddedStore(Catalog):
     def vector_index(self) -> VectorIndex:
         return self.live.get()
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, filters: Filters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if filters:
+            return filtered_search(self.live.get(), self, queries, k, filters)
         return self.live.get().search(queries, k)
 
     def refresh(self) -> bool:
@@ -61,6 +67,11 @@ class EmbeddedStore(Catalog):
     def relink(self, image_id: int, path: str, size: int, mtime: float | None) -> None:
         with self._lock:
             super().relink(image_id, path, size, mtime)
+            self.live.on_commit([], _NO_VECTORS, [])
+
+    def update_metadata(self, rows: Sequence[tuple[int, Mapping[str, object]]]) -> None:
+        with self._lock:
+            super().update_metadata(rows)
             self.live.on_commit([], _NO_VECTORS, [])
 
     def remove(self, ids: Sequence[int]) -> list[ImageRecord]:

@@ -159,18 +159,27 @@ class VectorIndex:
 
     # --- reading --------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        among: np.ndarray | None = None,
+        exhaustive: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` by inner product: (float32 scores [Q, k'], int64 ids [Q, k']), best
-        first, with k' = min(k, len(self))."""
+        first, with k' = min(k, len(self)). ``among`` (ids) limits it to those, and
+        ``exhaustive`` makes it exact: an IVF index then scans every list (filtered search)."""
         matrix = self._matrix(queries, "queries")
+        params, _alive = self._params(among, exhaustive)  # kept until the search is done
         with self._lock.read():
-            kk = min(int(k), len(self))
+            kk = min(int(k), len(self) if among is None else len(among))
             if kk <= 0 or not len(matrix):
                 return np.empty((len(matrix), 0), np.float32), np.empty((len(matrix), 0), np.int64)
             # FAISS splits work across queries: for a few, extra OpenMP threads only cost.
             faiss.omp_set_num_threads(1 if len(matrix) < 4 else _THREADS)
             try:
-                scores, ids = self._index.search(matrix, kk)
+                scores, ids = self._index.search(matrix, kk, params=params)
             finally:
                 faiss.omp_set_num_threads(_THREADS)
         # Exact search fills every slot; an approximate one may pad with -1.
@@ -178,6 +187,27 @@ class VectorIndex:
         if not filled.all():
             scores, ids = scores[:, filled], ids[:, filled]
         return scores.astype(np.float32, copy=False), ids.astype(np.int64, copy=False)
+
+    def _params(
+        self, among: np.ndarray | None, exhaustive: bool
+    ) -> tuple[faiss.SearchParameters | None, object]:
+        """Search parameters for a search limited to ``among`` (a bitmap selector) or made
+        exact (every IVF list probed), and what must outlive the search (FAISS holds raw
+        pointers to the selector and its bitmap)."""
+        if among is None and not (exhaustive and isinstance(self._index, faiss.IndexIVF)):
+            return None, None
+        bitmap = sel = None
+        if among is not None:
+            member = np.zeros(int(among.max()) + 1 if len(among) else 1, dtype=bool)
+            member[np.asarray(among, dtype=np.int64)] = True
+            bitmap = np.packbits(member, bitorder="little")  # FAISS reads bit (id & 7) of id >> 3
+            sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+        params = faiss.SearchParameters()
+        if isinstance(self._index, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF()
+            params.nprobe = self._index.nlist
+        params.sel = sel
+        return params, (sel, bitmap)
 
     def reconstruct(self, image_id: int) -> np.ndarray:
         """The stored vector of one id (for "more like this image")."""

@@ -20,7 +20,7 @@ from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from imagefind.records import ModelIdentity, checked_vectors
-from imagefind.stores.columns import columns_until, first_schema
+from imagefind.stores.columns import columns_until, first_schema, metadata_schema
 
 # Advisory-lock namespace (the first key of the two-int form): migrations, model binding and
 # workers' liveness locks live under it, clear of any other application's locks.
@@ -49,6 +49,10 @@ _V1: Sequence[str] = (
         claimed_at timestamptz NOT NULL DEFAULT now())""",
 )
 
+# When, where and which camera: columns for filters and display, indexed; rows from before
+# stay meta_version NULL until the next index re-reads their headers.
+_METADATA: Sequence[str] = metadata_schema(TYPES)
+
 _migrate_roots: Sequence[str] = (  # the folders a library follows (`index`, `watch`)
     """CREATE TABLE roots (
         path text COLLATE "C" PRIMARY KEY,
@@ -56,7 +60,7 @@ _migrate_roots: Sequence[str] = (  # the folders a library follows (`index`, `wa
         scanned_at double precision)""",
 )
 
-MIGRATIONS: list[Sequence[str]] = [_V1, _migrate_roots]
+MIGRATIONS: list[Sequence[str]] = [_V1, _METADATA, _migrate_roots]
 """Ordered; migration i takes a database from schema version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,10 +17,12 @@ import numpy as np
 import psycopg
 
 from imagefind.errors import LibraryError
+from imagefind.filters import Filters
 from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.scanner import FoundFile
 from imagefind.stores.postgres import bulk as pgbulk
 from imagefind.stores.postgres import claims as pgclaims
+from imagefind.stores.postgres import filtered as pgfiltered
 from imagefind.stores.postgres import schema as pgschema
 from imagefind.stores.postgres.schema import Half, label, reason
 from imagefind.stores.sql import SqlStore
@@ -185,12 +187,16 @@ class PostgresStore(SqlStore):
 
     # --- searching ------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, filters: Filters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by cosine, in the database: exact for small libraries, HNSW above
         ``EXACT_BELOW`` rows (ef_search at least ``EF_SEARCH``, iterative scans so a large
-        k still fills up)."""
+        k still fills up); with ``filters``, among the passing rows (``pgfiltered``)."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         k = max(1, int(k))
+        if filters:
+            return pgfiltered.filtered_search(self, queries, k, filters, EF_SEARCH)
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         with self._transaction() as conn:

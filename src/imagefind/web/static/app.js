@@ -89,13 +89,15 @@ function tile(image, score, testid) {
     thumb,
     el("div", { class: "info" },
       el("p", { class: "name", title: image.source, text: name }),
-      el("p", { class: "dims", text: `${image.width}×${image.height} · ${image.format}` })),
+      el("p", { class: "dims", text: `${image.width}×${image.height} · ${image.format}` }),
+      el("p", { class: "when", "data-testid": "caption", text: cardCaption(image) })),
     el("div", { class: "actions" },
       el("button", { type: "button", "data-testid": "similar", "aria-label": `Find images similar to ${name}`,
         onclick: () => searchSimilar(image), text: "Similar" }),
       el("button", { type: "button", class: "danger", "data-testid": "delete",
         "aria-label": `Delete ${name}`, onclick: () => removeImage(image), text: "Delete" })));
   if (score !== undefined) card.dataset.score = String(score);
+  card.dataset.month = monthOf(image);
   return card;
 }
 
@@ -104,12 +106,13 @@ function tile(image, score, testid) {
 async function loadGallery(reset = true) {
   if (reset) state.offset = 0;
   try {
-    const page = await api("GET", `/api/images?offset=${state.offset}&limit=${PAGE}`);
+    const page = await api("GET", `/api/images?offset=${state.offset}&limit=${PAGE}&${galleryParams()}`);
     const grid = $("#gallery");
     if (reset) grid.replaceChildren();
     for (const image of page.items) grid.append(tile(image, undefined, "gallery-item"));
     state.offset += page.items.length;
-    setCount(page.total);
+    markTimeline(grid);
+    if (!showFilterCount(page.total)) setCount(page.total);
     $("#load-more").hidden = state.offset >= page.total;
   } catch (err) {
     toast(`Could not load the gallery: ${err.message}`, true);
@@ -137,13 +140,13 @@ async function runQuery(query) {
     if (query.kind === "text") {
       const lang = queryLanguage();
       const langParam = lang ? `&lang=${encodeURIComponent(lang)}` : "";
-      result = await api("GET", `/api/search?q=${encodeURIComponent(query.q)}&k=${k}${langParam}`);
+      result = await api("GET", `/api/search?q=${encodeURIComponent(query.q)}&k=${k}${langParam}&${searchParams()}`);
     } else if (query.kind === "similar") {
-      result = await api("GET", `/api/images/${query.id}/similar?k=${k}`);
+      result = await api("GET", `/api/images/${query.id}/similar?k=${k}&${searchParams()}`);
     } else {
       const body = new FormData();
       body.append("file", query.blob, query.name);
-      result = await api("POST", `/api/search/image?k=${k}`, body);
+      result = await api("POST", `/api/search/image?k=${k}&${searchParams()}`, body);
     }
   } catch (err) {
     toast(`Search failed: ${err.message}`, true);
@@ -154,7 +157,7 @@ async function runQuery(query) {
 }
 
 function showResults(hits, label, kind) {
-  state.hits = [...hits].sort((a, b) => b.score - a.score);
+  state.hits = currentSort() === "score" ? [...hits].sort((a, b) => b.score - a.score) : [...hits];
   $("#results").hidden = false;
   $("#results").dataset.kind = kind;
   $("#results-title").textContent = `${kind === "text" ? "Text" : "Image"} results for ${label}`;

@@ -40,6 +40,7 @@ def test_the_test_dng_is_a_real_raw() -> None:
 def test_demosaic_without_a_preview() -> None:
     decoded = decode(dng(_scene()), "a.dng", min_side=64)
     assert decoded.info.format == "DNG"
+    assert decoded.info.exif.camera == "Test T1"  # the TIFF tags of the RAW
     assert (decoded.info.width, decoded.info.height) == (384, 256)
     assert decoded.image.size == (192, 128)  # half size
     r, g, b = np.asarray(decoded.image, np.float64).reshape(-1, 3).mean(axis=0)

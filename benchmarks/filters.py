@@ -193,8 +193,10 @@ def main() -> None:
     from imagefind.stores.embedded.store import EmbeddedStore
 
     mix = Mixture()
-    rows = synthetic_rows(args.count)
-    vectors = mix.sample(args.count, seed=11)
+    made = max(args.count, args.pg_count)  # each store takes the first rows it needs
+    all_rows = synthetic_rows(made)
+    all_vectors = mix.sample(made, seed=11)
+    rows, vectors = all_rows[: args.count], all_vectors[: args.count]
     queries = mix.text_like(QUERIES, seed=12)
     identity = ModelIdentity("bench", mix.dim, "bench")
     results: dict = {
@@ -224,7 +226,9 @@ def main() -> None:
         }
         store.close()
         if args.pg_count:
-            results["postgres"] = bench_postgres(args.pg_count, rows, vectors, queries, identity)
+            results["postgres"] = bench_postgres(
+                args.pg_count, all_rows, all_vectors, queries, identity
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -224,8 +224,8 @@ BAD = [
     ("cut.jpg", _truncated("JPEG"), "truncated or corrupt image data"),
     ("cut.png", _truncated("PNG"), "truncated or corrupt image data"),
     ("header.png", encode(Image.new("RGB", (8, 8)), "PNG")[:20], "not a supported image"),
-    ("icon.ico", encode(Image.new("RGB", (16, 16)), "ICO"), "not a supported image"),
-    ("pic.ppm", encode(Image.new("RGB", (16, 16)), "PPM"), "not a supported image"),
+    ("cut.jp2", _truncated("JPEG2000"), "truncated or corrupt image data"),
+    ("cut.qoi", _truncated("QOI"), "truncated or corrupt image data"),
     ("ps.eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "not a supported image"),
 ]
 

@@ -64,7 +64,8 @@ def test_round_trip_keeps_rows_vectors_and_results(
         assert lib.original_path(upload.id).read_bytes() == _jpeg(1)
         assert lib.get(upload.id).name == "upload.jpg"
         assert lib.stats().count == total
-        summary = lib.index([indexed.parent / "photos"])
+        assert [r.path for r in lib.roots.all()] == [str(indexed.parent / "photos")]
+        summary = lib.index()  # the roots came along
         assert summary.encoded == 0 and summary.unchanged == PHOTO_COUNT
     assert on_pg[0] == before[0]  # ids, paths, times, names: row for row
     np.testing.assert_array_equal(on_pg[1], before[1])  # float16 both sides: bit for bit

@@ -24,8 +24,9 @@ from imagefind.errors import (
 )
 
 if TYPE_CHECKING:
+    from imagefind.files import default_library_path
     from imagefind.filters import FilterError, Filters
-    from imagefind.library import Library, default_library_path
+    from imagefind.library import Library
     from imagefind.models import ClipModel, load_model
     from imagefind.schemas import (
         AddResult,
@@ -46,7 +47,7 @@ _LAZY = {
     "Filters": "imagefind.filters",
     "FilterError": "imagefind.filters",
     "Library": "imagefind.library",
-    "default_library_path": "imagefind.library",
+    "default_library_path": "imagefind.files",
     "ClipModel": "imagefind.models",
     "load_model": "imagefind.models",
     **dict.fromkeys(

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from platformdirs import user_data_dir
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no guard between processes
@@ -32,6 +34,13 @@ FORMAT_SUFFIX = {
     "HEIC": ".heic",
     "AVIF": ".avif",
 }
+
+
+def default_library_path() -> Path:
+    """Where a library lives when none is named: ``IMAGEFIND_HOME``, else the user's data
+    folder."""
+    env = os.environ.get("IMAGEFIND_HOME")
+    return Path(env).expanduser() if env else Path(user_data_dir("imagefind"))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

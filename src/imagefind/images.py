@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import io
 import struct
@@ -13,6 +15,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from imagefind.errors import ImageError
 from imagefind.metadata.exif import ExifFacts, read_exif
+from imagefind.rawimages import decode_raw, may_be_raw
 
 try:  # HEIF/HEIC (iPhone photos); optional so a broken install does not break import.
     import pillow_heif
@@ -21,22 +24,34 @@ try:  # HEIF/HEIC (iPhone photos); optional so a broken install does not break i
 except ImportError:  # pragma: no cover - pillow-heif is a hard dependency
     pillow_heif = None  # type: ignore[assignment]  # absent: a None module
 
+# JPEG XL: an optional plugin (the `jxl` extra; GPL-3.0, so not a hard dependency).
+with contextlib.suppress(ImportError):
+    import pillow_jxl  # noqa: F401  # registers the JXL opener on import
+
 # We enforce our own MAX_PIXELS before decoding; PIL's warning for sizes between its
 # default limit and ours would only be noise on stderr.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 BACKGROUND = (255, 255, 255)
+_RAW_FULL_SIDE = 1024  # a RAW decoded for its own sake: a preview this big will do
 
 MAX_PIXELS = 100_000_000
 """Decompression-bomb guard: a header declaring more pixels than this is refused unread."""
 
-SUPPORTED_FORMATS: frozenset[str] = frozenset(
-    {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "HEIC", "AVIF"}
-)
-"""PIL format names we accept. Everything else PIL can open (EPS, PSD, ICO...) is refused:
-a smaller attack surface, and those are not photos anyway."""
+# TGA last: it has no signature, so Pillow would try it on anything before the others.
+_FORMAT_ORDER = (
+    "JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "HEIC", "AVIF",
+    "JPEG2000", "PSD", "ICO", "CUR", "PPM", "QOI", "JXL", "TGA",
+)  # fmt: skip
+SUPPORTED_FORMATS: frozenset[str] = frozenset(_FORMAT_ORDER)
+"""PIL format names we accept (plus camera RAW through :mod:`imagefind.rawimages`).
+Everything else PIL can open (EPS, WMF, FITS...) is refused: a smaller attack surface, and
+those are not photos anyway."""
 
-_FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIF or AVIF"
+_FORMAT_NAMES = (
+    "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIF, AVIF, JPEG 2000, JPEG XL, PSD, TGA, ICO, PPM, "
+    "QOI or camera RAW"
+)
 _TIMES = "\u00d7"  # multiplication sign, for sizes in messages
 _ORIENTATION = 0x0112
 _SWAPS_SIDES = {5, 6, 7, 8}  # orientations that rotate by 90 degrees
@@ -119,6 +134,10 @@ def decode(
     """
     if not data:
         raise ImageError(f"{name}: not a supported image (empty file)")
+    if may_be_raw(data[:16]):
+        raw = _decode_raw(data, name, min_side, sha256)
+        if raw is not None:
+            return raw
     img = _open(data, name)
     rgb: Image.Image | None = None
     try:
@@ -130,12 +149,32 @@ def decode(
             ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of the pixels
             rgb = to_rgb(img)
             return DecodedImage(image=rgb, info=info)
+        except Image.DecompressionBombError as exc:  # a frame or entry larger than the header
+            raise ImageError(
+                f"{name}: image is over the {MAX_PIXELS // 1_000_000} MP limit (an embedded "
+                f"frame declares more pixels than its {img.width}{_TIMES}{img.height} header)"
+            ) from exc
         except _DECODE_ERRORS as exc:
             # The header was fine, so this is the pixel data (or EXIF) being bad.
             raise ImageError(f"{name}: truncated or corrupt image data ({_reason(exc)})") from exc
     finally:
         if rgb is not img:  # closing frees the pixels: not those we hand back (no copy)
             img.close()
+
+
+def _decode_raw(
+    data: bytes, name: str, min_side: int | None, sha256: str | None
+) -> DecodedImage | None:
+    """A camera RAW file's pixels and facts (None: not a RAW file, Pillow's job)."""
+    raw = decode_raw(data, name, min_side=min_side or _RAW_FULL_SIDE, max_pixels=MAX_PIXELS)
+    if raw is None:
+        return None
+    facts = read_exif(raw.exif)
+    if facts.taken is None and raw.taken is not None:
+        facts = dataclasses.replace(facts, taken=raw.taken)
+    digest = sha256 or hashlib.sha256(data).hexdigest()
+    width, height = raw.size
+    return DecodedImage(raw.image, ImageInfo(digest, len(data), width, height, raw.format, facts))
 
 
 def thumbnail(image: Image.Image, size: int = 256) -> bytes:
@@ -156,7 +195,7 @@ def thumbnail(image: Image.Image, size: int = 256) -> bytes:
 def _open(data: bytes, name: str) -> ImageFile.ImageFile:
     """Identify the format from the header and check the declared size before decoding."""
     Image.init()
-    formats = [f for f in SUPPORTED_FORMATS if f in Image.OPEN]
+    formats = [f for f in _FORMAT_ORDER if f in Image.OPEN]
     try:
         img = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as exc:
@@ -206,7 +245,7 @@ def _declared_size(data: bytes, formats: list[str]) -> tuple[int, int] | None:
         try:
             with factory(io.BytesIO(data), "") as img:
                 return img.size
-        except _DECODE_ERRORS:
+        except (*_DECODE_ERRORS, Image.DecompressionBombError):  # an entry past the limit
             continue
     return None
 
@@ -233,7 +272,7 @@ def read_exif_of(path: Path) -> ExifFacts:
     a PNG whose eXIf chunk follows its pixels is decoded). Empty when the file cannot be
     read or is not a supported image; never raises."""
     Image.init()
-    formats = [f for f in SUPPORTED_FORMATS if f in Image.OPEN]
+    formats = [f for f in _FORMAT_ORDER if f in Image.OPEN]
     try:
         with Image.open(path, formats=formats) as img:
             return read_exif(img.getexif())

@@ -16,7 +16,7 @@ from imagefind.metadata.refill import refill_metadata
 from imagefind.pipeline import IndexRunner
 from imagefind.prepare import Item
 from imagefind.records import ImageRecord
-from imagefind.scanner import Problem, walk
+from imagefind.scanner import Problem, RawPairs, walk
 from imagefind.schemas import AddResult, ImageOut, IndexSummary, Skipped
 from imagefind.stores import Store
 
@@ -36,20 +36,33 @@ def index_paths(
     batch_size: int | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    vanished: Sequence[str] = (),
+    raw_pairs: RawPairs = "jpeg",
 ) -> IndexSummary:
     """See :meth:`Library.index`. ``exclude`` is the library's own folder; ``remove`` drops
     rows (and the files no other row shares) of files that are gone; ``collect_garbage``
     clears files a killed run wrote but never committed; ``upload_file`` finds an upload's
-    original (by SHA-256) for re-reading metadata that an older release did not record."""
+    original (by SHA-256) for re-reading metadata that an older release did not record.
+    ``vanished`` are paths (files or folders) seen to go away outside ``paths`` (a watcher's
+    deletes and the sources of its moves): their rows are re-linked to new files with the
+    same content, or pruned."""
     started = time.monotonic()
     summary = IndexSummary()
     candidates: list[Item] = []
     gone: dict[str, list[ImageRecord]] = {}
+    for path in vanished:
+        for p, row in store.paths_under(os.path.abspath(path)).items():
+            if not os.path.lexists(p):
+                gone.setdefault(row.sha256, []).append(row)
+    listed: set[str] = set()
     for raw in paths:
         root = Path(os.path.abspath(Path(raw).expanduser()))
         existing = store.paths_under(str(root))
         seen: set[str] = set()
-        for found in walk(root, exclude=exclude):
+        for found in walk(root, exclude=exclude, raw_pairs=raw_pairs):
+            if found.path in listed:  # overlapping paths (a folder and a file in it): once
+                continue
+            listed.add(found.path)
             seen.add(found.path)
             if isinstance(found, Problem):
                 summary.skipped.append(Skipped(path=found.path, reason=found.reason))
@@ -60,17 +73,19 @@ def index_paths(
             else:
                 candidates.append(Item(name=found.path, found=found))
         for p, rec in existing.items():
-            if p not in seen and not os.path.lexists(p):
+            if p not in seen and not os.path.lexists(p) and rec not in gone.get(rec.sha256, ()):
                 gone.setdefault(rec.sha256, []).append(rec)
 
     def relink(item: Item, out: Outcome) -> bool:
         assert item.found is not None and item.known is not None
         current = store.by_path(item.found.path)
-        if current is None and gone.get(item.sha256):
-            moved = gone[item.sha256].pop()
-            store.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
-            out.renamed.append(moved.id)
-            return True
+        if current is None:
+            pool = gone.get(item.sha256)
+            moved = pool.pop() if pool else _moved_away(store, item.sha256)
+            if moved is not None:
+                store.relink(moved.id, item.found.path, item.found.size, item.found.mtime)
+                out.renamed.append(moved.id)
+                return True
         if current is not None and current.sha256 == item.sha256:  # touched, not changed
             store.relink(current.id, item.found.path, item.found.size, item.found.mtime)
             out.updated.append(current.id)
@@ -118,6 +133,17 @@ def index_paths(
     return summary
 
 
+def _moved_away(store: Store, sha256: str) -> ImageRecord | None:
+    """A row with this content whose file is gone from a folder that is still there: the
+    other half of a move this run was not told about (a watcher hears the two halves of a
+    move across folders as a delete and a create, in either order). A file whose folder is
+    gone too (an unmounted drive) is not taken."""
+    for rec in store.by_sha256(sha256):
+        if rec.path and not os.path.lexists(rec.path) and os.path.isdir(os.path.dirname(rec.path)):
+            return rec
+    return None
+
+
 def _claimed(
     catalog: Store, items: list[Item], chunk: int, passed: Callable[[int], None]
 ) -> Iterator[Item]:
@@ -146,7 +172,7 @@ def add_uploads(
             )
             continue
         if isinstance(data, str | Path):
-            found = next(walk(Path(data)))
+            found = next(walk(Path(data), raw_pairs="both"))  # named on purpose: taken
             if isinstance(found, Problem):
                 outcomes[position] = ImageError(f"{found.path}: {found.reason}")
                 continue

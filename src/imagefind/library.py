@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import os
-import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from platformdirs import user_data_dir
-
-from imagefind.errors import ImagefindError, LibraryError, ModelMismatchError, NotFoundError
-from imagefind.files import LibraryFiles
+from imagefind.binding import ModelBinding, identity
+from imagefind.errors import ImagefindError, LibraryError, NotFoundError
+from imagefind.files import LibraryFiles, default_library_path
 from imagefind.filters import Filters
 from imagefind.models import ClipModel, load_model, split_precision
 from imagefind.models.hub import model_name
 from imagefind.ocr.ranking import Mode, TextSearch, resolve_mode
 from imagefind.ocr.runs import OcrRuns
-from imagefind.records import ImageRecord, ModelIdentity
+from imagefind.records import ImageRecord
+from imagefind.roots import Roots
 from imagefind.schemas import (
     AddResult,
     DuplicateGroup,
@@ -37,11 +37,7 @@ if TYPE_CHECKING:
 
     from imagefind.commit import Committed
     from imagefind.pipeline import IndexRunner
-
-
-def default_library_path() -> Path:
-    env = os.environ.get("IMAGEFIND_HOME")
-    return Path(env).expanduser() if env else Path(user_data_dir("imagefind"))
+    from imagefind.scanner import RawPairs
 
 
 class Library:
@@ -59,12 +55,11 @@ class Library:
         self.quick_start = quick_start
         self.store = store
         self.files = LibraryFiles(path)
-        self._model_arg = model
-        self._model: ClipModel | None = model if isinstance(model, ClipModel) else None
-        self._lock = threading.RLock()
+        self.binding = ModelBinding(path, store, model, quick_start)
         self.searcher = Searcher(self.store, lambda: self.model)
         self.ocr = OcrRuns(self.store, self.original_path)
         self.text_search = TextSearch(self.store, self.searcher)
+        self.roots = Roots(self.store, self.remove_ids)  # the folders it follows
 
     @classmethod
     def open(
@@ -90,9 +85,9 @@ class Library:
             model = base if precision == "fp32" else f"{base}@{precision}"
         lib = cls(root.resolve(), backend, model, quick_start=quick_start)
         if isinstance(model, ClipModel):  # loaded already: bind it now, or refuse it
-            lib._check_model(model)
+            lib.binding.check(model)
         elif bound is not None and isinstance(model, str) and model != bound.name:
-            lib._check_model(load_model(model, quick_start=quick_start))
+            lib.binding.check(load_model(model, quick_start=quick_start))
         return lib
 
     def close(self) -> None:
@@ -109,31 +104,7 @@ class Library:
     @property
     def model(self) -> ClipModel:
         """Loaded on first use: stats, listing and deletes never need it."""
-        with self._lock:
-            if self._model is None:
-                bound = self.store.model()
-                name = self._model_arg if isinstance(self._model_arg, str) else None
-                model = load_model(
-                    name or (bound.name if bound else None), quick_start=self.quick_start
-                )
-                self._check_model(model)
-                self._model = model
-            return self._model
-
-    def _identity(self, model: ClipModel) -> ModelIdentity:
-        return ModelIdentity(name=model.name, dim=model.dim, fingerprint=model.fingerprint())
-
-    def _check_model(self, model: ClipModel) -> None:
-        bound = self.store.model()
-        if bound is None:
-            self.store.bind_model(self._identity(model))
-            return
-        if bound.dim != model.dim or bound.fingerprint != model.fingerprint():
-            raise ModelMismatchError(
-                f"library {self.path} was built with model {bound.name!r} ({bound.dim}-d); "
-                f"{model.name!r} is a different model. Leave out --model to use the library's "
-                f"own, or re-embed every image with 'imagefind reindex --model {model.name}'"
-            )
+        return self.binding.model
 
     def reindex(
         self,
@@ -152,14 +123,13 @@ class Library:
         summary, removed = reembed(
             self.store,
             new,
-            self._identity(new),
+            identity(new),
             self._open_original,
             batch_size=batch_size,
             progress=progress,
         )
         self._discard_files(removed)
-        with self._lock:
-            self._model, self._model_arg = new, new
+        self.binding.switch(new)
         self.searcher.clear_cache()
         return summary
 
@@ -202,22 +172,42 @@ class Library:
 
     def index(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | Path] = (),
         *,
         batch_size: int | None = None,
         workers: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         ocr: bool | None = None,
+        raw_pairs: RawPairs = "jpeg",
     ) -> IndexSummary:
-        """Index folders (recursively) or files. Incremental: unchanged files are skipped,
-        moved ones re-linked by content, changed ones re-encoded, vanished ones pruned.
-        ``batch_size`` and ``workers`` (decoder threads) are tuned as it runs unless given.
-        ``ocr`` turns reading text in images on or off for the library (remembered); while
-        on, text is read beside encoding, and images not read yet are read at the end."""
-        from imagefind.ingest import index_paths  # the image stack: not needed to search
-
+        """Index folders (recursively; remembered as roots: no ``paths`` re-scans them) or
+        files. Incremental: unchanged files skipped, moved ones re-linked by content, changed
+        ones re-encoded, vanished ones pruned. ``batch_size`` and ``workers`` are tuned unless
+        given; ``raw_pairs="both"`` indexes a RAW beside its same-name JPEG too. ``ocr`` turns
+        reading text in images on or off for the library (remembered); while on, text is read
+        beside encoding, and images not read yet are read at the end."""
         if ocr is not None:
             self.ocr.enable(ocr)
+        started = time.time()
+        todo, missing = self.roots.to_scan(paths)
+        summary = self.apply_changes(
+            todo, batch_size=batch_size, workers=workers, progress=progress, raw_pairs=raw_pairs
+        )
+        summary.skipped[:0] = missing
+        self.roots.scanned(todo, started)
+        self.collect_garbage()
+        return summary
+
+    def apply_changes(
+        self,
+        paths: Sequence[str | Path],
+        vanished: Sequence[str] = (),
+        **options: Any,
+    ) -> IndexSummary:
+        """``index`` minus roots and garbage collection, for a watcher's changes: ``paths``
+        new or changed, ``vanished`` gone (re-linked by content, or pruned)."""
+        from imagefind.ingest import index_paths  # the image stack: not needed to search
+
         summary, read = self.ocr.run(
             self._pipeline,
             lambda runner: index_paths(
@@ -226,11 +216,10 @@ class Library:
                 runner,
                 exclude=self.path,
                 remove=self.remove_ids,
-                collect_garbage=self.collect_garbage,
+                collect_garbage=lambda: None,
                 upload_file=self.files.find_upload,
-                batch_size=batch_size,
-                workers=workers,
-                progress=progress,
+                vanished=vanished,
+                **options,
             ),
         )
         summary.ocr = read

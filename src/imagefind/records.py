@@ -21,6 +21,15 @@ class ModelIdentity:
 
 
 @dataclass(frozen=True)
+class RootRecord:
+    """A folder the library follows: ``index`` without arguments and ``watch`` scan it."""
+
+    path: str
+    added_at: float
+    scanned_at: float | None  # when its last full scan began
+
+
+@dataclass(frozen=True)
 class NewImage:
     """An image as the library hands it in (either a file path or an upload key)."""
 

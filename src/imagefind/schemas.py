@@ -190,6 +190,67 @@ class DuplicateGroup:
 
 
 @dataclass(kw_only=True)
+class RootOut:
+    """A folder the library follows (``imagefind roots``)."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    path: str
+    images: int
+    """Images indexed under it"""
+    exists: bool
+    """False while the folder is missing (an unmounted drive): its images are kept"""
+    added_at: str
+    scanned_at: str | None
+    """When its last full scan ended (ISO 8601, UTC)"""
+
+
+@dataclass(kw_only=True)
+class WatchEvent:
+    """One thing a watcher did or saw (``imagefind watch --json`` prints one per line)."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    event: Literal[
+        "watching", "scanned", "added", "updated", "renamed", "removed", "skipped", "batch",
+        "error", "stopped",
+    ]  # fmt: skip
+    time: str
+    path: str | None = None
+    source: str | None = None
+    """For ``renamed``: where the file was before (when the watcher saw both halves of the
+    move; a move across folders may reach it as a create, then a delete)"""
+    id: int | None = None
+    reason: str | None = None
+    summary: IndexSummary | None = None
+    """For ``scanned`` (the catch-up) and ``batch``: what the run did"""
+
+
+@dataclass(kw_only=True)
+class WatcherState:
+    """What ``/api/health`` says about a server's watcher."""
+
+    __pydantic_config__ = _PYDANTIC
+
+    state: Literal["starting", "catching up", "watching", "stopped", "failed"]
+    folders: list[str]
+    observer: str
+    """inotify, FSEvents, polling every N s..."""
+    pending: int
+    """Changes seen, not yet in the library (files still being written included)"""
+    events: int
+    last_change: str | None
+    error: str | None = None
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC (what every time in these schemas looks like)."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(kw_only=True)
 class Stats:
     __pydantic_config__ = _PYDANTIC
 

@@ -9,6 +9,7 @@ from imagefind.cli import library_cmds as _library_cmds  # noqa: F401 - register
 from imagefind.cli import models_cmds as _models_cmds  # noqa: F401 - registers commands
 from imagefind.cli import ocr_cmds as _ocr_cmds  # noqa: F401 - registers commands
 from imagefind.cli import store_cmds as _store_cmds  # noqa: F401 - registers commands
+from imagefind.cli import sync_cmds as _sync_cmds  # noqa: F401 - registers commands
 from imagefind.cli.app import app, main
 
 __all__ = ["app", "main"]

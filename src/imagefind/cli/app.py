@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -137,6 +138,20 @@ StoreOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class RawPairs(StrEnum):
+    jpeg = "jpeg"
+    both = "both"
+
+
+RawPairsOpt = Annotated[
+    RawPairs,
+    typer.Option(
+        "--raw-pairs",
+        help="A RAW file beside a JPEG of the same name: index the JPEG only, or both.",
+    ),
+]
 
 
 def emit_json(value: Any) -> None:

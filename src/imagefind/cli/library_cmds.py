@@ -11,6 +11,8 @@ from imagefind.cli.app import (
     LangOpt,
     LibraryOpt,
     ModelOpt,
+    RawPairs,
+    RawPairsOpt,
     StoreOpt,
     app,
     emit_json,
@@ -39,7 +41,10 @@ ThresholdOpt = Annotated[
 
 @app.command("index")
 def index_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="Folders or files to index.")],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Folders (remembered) or files [default: every remembered folder]."),
+    ] = None,
     library: LibraryOpt = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
@@ -86,6 +91,7 @@ def index_cmd(
         ),
     ] = None,
     ocr: OcrOpt = None,
+    raw_pairs: RawPairsOpt = RawPairs.jpeg,
     as_json: JsonOpt = False,
 ) -> None:
     """Index folders: new and changed files are encoded, moved ones re-linked, gone ones pruned."""
@@ -108,7 +114,14 @@ def index_cmd(
             rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 and done else ""
             bar.update(task, completed=done, total=total, rate=rate)
 
-        summary = lib.index(paths, batch_size=batch_size, workers=workers, progress=report, ocr=ocr)
+        summary = lib.index(
+            paths or (),
+            batch_size=batch_size,
+            workers=workers,
+            progress=report,
+            ocr=ocr,
+            raw_pairs=raw_pairs.value,
+        )
     if as_json:
         emit_json(summary)
     else:
@@ -330,6 +343,12 @@ def serve_cmd(
         bool, typer.Option(help="Allow a non-loopback bind with no token or password at all.")
     ] = False,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Per-file upload limit.")] = 10.0,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow the library's roots as 'imagefind watch' does.")
+    ] = False,
+    poll: Annotated[
+        float | None, typer.Option(min=0.1, help="With --watch: poll every N s.")
+    ] = None,
 ) -> None:
     """Run the web app and the JSON API (docs at /api/docs)."""
     from imagefind.web.app import serve
@@ -349,4 +368,6 @@ def serve_cmd(
         certfile=certfile,
         keyfile=keyfile,
         forwarded_allow_ips=forwarded_allow_ips,
+        watch=() if watch else None,
+        poll=poll,
     )

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 
 def progress_bar(label: str) -> "Progress":
+    """The progress bar of long jobs (index, re-embed, OCR, a watcher's catch-up), on stderr."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -64,6 +64,8 @@ def copy_store(
             copied += len(records)
             if progress:
                 progress(len(records))
+    for root in src.roots():  # the folders the library follows go with it
+        dst.put_roots([root.path], root.scanned_at or root.added_at, scanned=bool(root.scanned_at))
     if src.generation() != generation:
         raise LibraryError(
             f"{src.path}: changed during the copy; stop its writers, empty "

@@ -22,10 +22,11 @@ from imagefind.errors import LibraryError, NotFoundError
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
 from imagefind.stores.columns import METADATA_COLUMNS, NEW_COLUMNS, RECORD_COLUMNS
 from imagefind.stores.filtering import FilteredReads
+from imagefind.stores.rootsql import RootsTable, under
 from imagefind.stores.text import TextTable
 
 
-class SqlStore(FilteredReads, TextTable):
+class SqlStore(FilteredReads, TextTable, RootsTable):
     """The shared half of a SQL store. A subclass provides ``_driver_error`` (what its
     driver's errors say), ``_transaction``, ``_bump`` (the generation counter, last statement
     of every write), ``_id_list`` and ``_vector_params`` (and may add ``_text_prefilter``)."""
@@ -121,14 +122,8 @@ class SqlStore(FilteredReads, TextTable):
     def paths_under(self, root: str) -> dict[str, ImageRecord]:
         """Rows for ``root`` itself or any file below it (what re-indexing a folder compares
         against); uploads are not included."""
-        base = root.rstrip(os.sep) or os.sep
-        prefix = base if base.endswith(os.sep) else base + os.sep
-        # A range, not LIKE: no wildcard escaping, bytewise, and it uses the index.
-        upper = prefix[:-1] + chr(ord(os.sep) + 1)
         p = self.PLACEHOLDER
-        rows = self._select(
-            f"WHERE path = {p} OR (path >= {p} AND path < {p})", (base, prefix, upper)
-        )
+        rows = self._select(f"WHERE path = {p} OR (path >= {p} AND path < {p})", under(root))
         return {row.path: row for row in rows if row.path is not None}
 
     def page(self, offset: int, limit: int) -> list[ImageRecord]:
@@ -142,6 +137,13 @@ class SqlStore(FilteredReads, TextTable):
         with self._guard() as conn:
             row = conn.execute("SELECT count(*) FROM images").fetchone()
         return int(row[0]) if row else 0
+
+    def max_id(self) -> int:
+        """The highest id in use (0 for none): ids are never reused, so every row added
+        after this call has a higher one."""
+        with self._guard() as conn:
+            row = conn.execute("SELECT max(id) FROM images").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
 
     def ids(self) -> list[int]:
         """Every image id, ascending."""

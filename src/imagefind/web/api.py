@@ -18,11 +18,12 @@ from pydantic import BaseModel
 from imagefind.errors import ImagefindError, NotFoundError
 from imagefind.filters import Filters
 from imagefind.query import MAX_QUERY_LENGTH
-from imagefind.schemas import AddResult, Duplicates, ImageOut, SearchResult, Stats
+from imagefind.schemas import AddResult, Duplicates, ImageOut, SearchResult, Stats, WatcherState
 from imagefind.search import MAX_K
 from imagefind.web.access import caller_of
 from imagefind.web.browse import FilterQuery, SortQuery
 from imagefind.web.errors import CODES, ApiError, ErrorOut, FileError, status_of
+from imagefind.web.live import state_of
 from imagefind.web.state import AppState, get_state, require_write
 from imagefind.web.uploads import read_files, unique_names
 
@@ -104,9 +105,11 @@ class Health(BaseModel):
     model: str | None
     model_error: str | None
     count: int | None
+    watcher: WatcherState | None = None
+    """The folder watcher of ``serve --watch``; absent without one"""
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, response_model_exclude_unset=True)
 def health(request: Request, state: State) -> Health:
     """Liveness, and whether searches can run (the model loaded)."""
     status: Literal["ok", "degraded"] = "degraded" if state.model_error else "ok"
@@ -117,6 +120,7 @@ def health(request: Request, state: State) -> Health:
         model=state.model_name(),
         model_error=state.model_error,
         count=state.library.count(),
+        **({"watcher": state_of(state.watcher)} if state.watcher else {}),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,9 +21,12 @@ from fastapi.staticfiles import StaticFiles
 
 from imagefind.errors import ImagefindError
 from imagefind.library import Library
+from imagefind.schemas import WatchEvent
+from imagefind.watch import Watcher
 from imagefind.web import api, browse, docs, errors, login, pages
 from imagefind.web.access import AccessMiddleware
 from imagefind.web.auth import MAX_SECRET_CHARS, Auth
+from imagefind.web.live import watching
 from imagefind.web.security import (
     BodyLimitMiddleware,
     HostCheckMiddleware,
@@ -49,6 +52,7 @@ def create_app(
     session_hours: float = 12.0,
     cors_origins: list[str] | None = None,
     allowed_hosts: list[str] | None = None,
+    watcher: Watcher | None = None,
 ) -> FastAPI:
     """The web page at ``/`` and the JSON API under ``/api`` over ``library``.
 
@@ -57,7 +61,7 @@ def create_app(
     ``password`` (kept as a hash only); ``public_read`` opens reads again. Without it, only a
     ``token`` guards writes. ``cors_origins``: other origins allowed to call the API (none by
     default). ``allowed_hosts``: Host headers accepted (``serve`` pins loopback names, which
-    stops DNS-rebinding pages).
+    stops DNS-rebinding pages). ``watcher``: runs for the life of the app (``--watch``).
     """
     if max_upload_bytes < 1:
         raise ImagefindError(f"max_upload_bytes={max_upload_bytes}: must be at least 1")
@@ -69,11 +73,13 @@ def create_app(
         session_hours=session_hours,
     )
     state = AppState(library, max_upload_bytes, auth, cors_origins=list(cors_origins or []))
+    state.watcher = watcher
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(state.load_model)  # once, at start; sessions load lazily
-        yield
+        async with watching(watcher):
+            yield
 
     app = FastAPI(
         title="imagefind",
@@ -170,11 +176,14 @@ def serve(
     certfile: str | Path | None = None,
     keyfile: str | Path | None = None,
     forwarded_allow_ips: str | None = None,
+    watch: Sequence[str | Path] | None = None,
+    poll: float | None = None,
 ) -> None:
     """Run the app with uvicorn until interrupted. Off loopback every request needs the token
     or a login (``public_read``: reads do not). ``store``: where the library's rows live (see
     ``Library.open``). ``forwarded_allow_ips``: proxies whose X-Forwarded-* headers are
-    believed (uvicorn's default: 127.0.0.1)."""
+    believed (uvicorn's default: 127.0.0.1). ``watch``: follow these folders (empty: the
+    library's roots) as ``imagefind watch`` does, polling every ``poll`` seconds if given."""
     import uvicorn
 
     token = token or os.environ.get(TOKEN_ENV) or None
@@ -193,6 +202,7 @@ def serve(
     check_tls(certfile, keyfile)
     auth_required = not loopback and (token is not None or password is not None)
     lib = Library.open(library, model=model, store=store)
+    watcher = None if watch is None else Watcher(lib, watch, poll=poll, on_event=_log_event)
     hosts = ["127.0.0.1", "localhost", "[::1]", host.lower()] if loopback else None
     app = create_app(
         lib,
@@ -203,6 +213,7 @@ def serve(
         public_read=public_read,
         session_hours=session_hours,
         allowed_hosts=hosts,
+        watcher=watcher,
     )
     del password  # only its hash stays, inside the app
     if not loopback:
@@ -220,6 +231,14 @@ def serve(
         )
     finally:
         lib.close()
+
+
+def _log_event(event: WatchEvent) -> None:
+    """The server's watcher speaks on stderr, one line per change, like ``imagefind watch``."""
+    if event.event != "batch":
+        where = f" {event.path}" if event.path else ""
+        why = f": {event.reason}" if event.reason else ""
+        print(f"imagefind watch: {event.event}{where}{why}", file=sys.stderr, flush=True)
 
 
 def _exposure(auth_required: bool, public_read: bool) -> str:

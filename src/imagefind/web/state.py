@@ -14,6 +14,7 @@ from imagefind.filters import Filters
 from imagefind.library import Library
 from imagefind.models import ClipModel
 from imagefind.schemas import AddResult, Hit, ImageOut
+from imagefind.watch import Watcher
 from imagefind.web.auth import Auth
 from imagefind.web.security import check_origin
 
@@ -25,6 +26,7 @@ class AppState:
     auth: Auth
     cors_origins: list[str] = field(default_factory=list)
     model_error: str | None = None
+    watcher: Watcher | None = None  # `serve --watch`
     # Reads run side by side; writes (uploads, deletes) one at a time.
     write_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -69,11 +69,19 @@ _OCR = (
     "INSERT INTO image_text_fts (rowid, norm) VALUES (new.image_id, new.norm); END",
 )
 
+def _migrate_roots(conn: sqlite3.Connection) -> None:
+    """The folders a library follows (``index`` with no argument, ``watch``)."""
+    conn.execute(
+        "CREATE TABLE roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL, scanned_at REAL)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v1,
     _migrate_v2,
     _migrate_metadata,
     _migrate_ocr,
+    _migrate_roots,
 ]
 """Ordered; migration i takes a catalog from schema version i to i + 1. Append only."""
 

@@ -70,7 +70,14 @@ _migrate_ocr: Sequence[str] = (
     "CREATE INDEX image_text_trgm ON image_text USING gin (norm gin_trgm_ops)",
 )
 
-MIGRATIONS: list[Sequence[str]] = [_V1, _METADATA, _migrate_ocr]
+_migrate_roots: Sequence[str] = (  # the folders a library follows (`index`, `watch`)
+    """CREATE TABLE roots (
+        path text COLLATE "C" PRIMARY KEY,
+        added_at double precision NOT NULL,
+        scanned_at double precision)""",
+)
+
+MIGRATIONS: list[Sequence[str]] = [_V1, _METADATA, _migrate_ocr, _migrate_roots]
 """Ordered; migration i takes a database from schema version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

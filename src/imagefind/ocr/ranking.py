@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Literal, get_args
 
 from imagefind.errors import QueryError
-from imagefind.filters import Filters, by_date
+from imagefind.filters import Filters, by_date, parse_sort
 from imagefind.ocr.textquery import Term, parse_terms, shorten, snippet
 from imagefind.query import MAX_QUERY_LENGTH
 from imagefind.schemas import Hit, ImageOut
@@ -72,6 +72,7 @@ class TextSearch:
             raise QueryError(f"k={k}: must be between 1 and {MAX_K}")
         if len(query) > MAX_QUERY_LENGTH:
             raise QueryError(f"query is {len(query)} characters; the limit is {MAX_QUERY_LENGTH}")
+        sort = parse_sort(sort)
         terms = parse_terms(query)
         where, params = self.store.filter_sql(filters) if filters else (None, [])
         if mode == "clip":

@@ -29,21 +29,11 @@ class RootRecord:
     scanned_at: float | None  # when its last full scan began
 
 
-@dataclass(frozen=True)
-class NewImage:
-    """An image as the library hands it in (either a file path or an upload key)."""
+@dataclass(frozen=True, kw_only=True)
+class Circumstance:
+    """When, where and with what a photo was taken, read by ``imagefind.metadata`` (None:
+    unknown, or never read). Keyword-only, so that both row types below take it whole."""
 
-    path: str | None
-    upload_key: str | None
-    sha256: str
-    size: int
-    mtime: float | None
-    width: int
-    height: int
-    format: str
-    taken_at: str | None
-    name: str | None = None  # an upload's original file name
-    # Circumstance, read by imagefind.metadata (None: unknown, or never read).
     taken_at_source: str | None = None  # "exif", "exif-local" or "file"
     taken_local: str | None = None  # wall-clock time where taken, YYYY-MM-DDTHH:MM:SS
     camera: str | None = None
@@ -60,7 +50,23 @@ class NewImage:
 
 
 @dataclass(frozen=True)
-class ImageRecord:
+class NewImage(Circumstance):
+    """An image as the library hands it in (either a file path or an upload key)."""
+
+    path: str | None
+    upload_key: str | None
+    sha256: str
+    size: int
+    mtime: float | None
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    name: str | None = None  # an upload's original file name
+
+
+@dataclass(frozen=True)
+class ImageRecord(Circumstance):
     """One catalog row."""
 
     id: int
@@ -75,20 +81,6 @@ class ImageRecord:
     taken_at: str | None
     added_at: float
     name: str | None = None
-    # Circumstance, read by imagefind.metadata (None: unknown, or never read).
-    taken_at_source: str | None = None  # "exif", "exif-local" or "file"
-    taken_local: str | None = None  # wall-clock time where taken, YYYY-MM-DDTHH:MM:SS
-    camera: str | None = None
-    lens: str | None = None
-    orientation: str | None = None  # "landscape", "portrait" or "square"
-    latitude: float | None = None
-    longitude: float | None = None
-    city: str | None = None
-    region: str | None = None
-    country: str | None = None
-    country_code: str | None = None  # ISO 3166-1 alpha-2
-    folder: str | None = None  # the file's parent directory; None for uploads
-    meta_version: int | None = None  # the metadata reader that filled these; None: never
 
     @property
     def display_name(self) -> str:

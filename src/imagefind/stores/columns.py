@@ -9,7 +9,8 @@ from dataclasses import dataclass, fields
 from imagefind.records import ImageRecord, NewImage
 
 # The images table's columns as ImageRecord takes them, for every SELECT and RETURNING.
-RECORD_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
+RECORD_NAMES = tuple(f.name for f in fields(ImageRecord))
+RECORD_COLUMNS = ", ".join(RECORD_NAMES)
 NEW_COLUMNS = [f.name for f in fields(NewImage)]  # what an insert or an update writes
 
 
@@ -50,8 +51,9 @@ IMAGE_COLUMNS: tuple[Column, ...] = (
     Column("folder", "path"),  # bytewise in PostgreSQL too: folder prefixes are plain ranges
     Column("meta_version", "int"),
 )
-"""In ImageRecord's order. A new column is appended here and added by a migration of each
-store (``ALTER TABLE``); the tables' creation below is history and takes a prefix."""
+"""ImageRecord's fields as columns (statements name them; this order is history). A new
+column is appended here and added by a migration of each store (``ALTER TABLE``); the tables'
+creation below is history and takes a prefix."""
 
 
 def create_images(types: dict[str, str], columns: Sequence[Column]) -> str:
@@ -112,3 +114,8 @@ def metadata_schema(types: dict[str, str]) -> list[str]:
         *(f"ALTER TABLE images ADD COLUMN {c.name} {types[c.kind]}" for c in added),
         *(f"CREATE INDEX images_{name} ON images ({name})" for name in METADATA_INDEXED),
     ]
+
+
+def record(row: Sequence[object]) -> ImageRecord:
+    """An ImageRecord from a row selected as ``RECORD_COLUMNS``."""
+    return ImageRecord(**dict(zip(RECORD_NAMES, row, strict=True)))  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ import numpy as np
 
 from imagefind.errors import LibraryError, NotFoundError
 from imagefind.records import ImageRecord, ModelIdentity, NewImage
-from imagefind.stores.columns import METADATA_COLUMNS, NEW_COLUMNS, RECORD_COLUMNS
+from imagefind.stores.columns import METADATA_COLUMNS, NEW_COLUMNS, RECORD_COLUMNS, record
 from imagefind.stores.filtering import FilteredReads
 from imagefind.stores.rootsql import RootsTable, under
 from imagefind.stores.text import TextTable
@@ -90,7 +90,7 @@ class SqlStore(FilteredReads, TextTable, RootsTable):
     def _select(self, where: str, params: Sequence[object] = ()) -> list[ImageRecord]:
         with self._guard() as conn:
             rows = conn.execute(f"SELECT {RECORD_COLUMNS} FROM images {where}", params).fetchall()
-        return [ImageRecord(*row) for row in rows]
+        return [record(row) for row in rows]
 
     def get(self, image_id: int) -> ImageRecord:
         """One row; NotFoundError if there is none."""
@@ -303,7 +303,7 @@ class SqlStore(FilteredReads, TextTable, RootsTable):
         rows = conn.execute(
             f"DELETE FROM images WHERE id {condition} RETURNING {RECORD_COLUMNS}", (param,)
         ).fetchall()
-        return sorted((ImageRecord(*row) for row in rows), key=lambda r: r.id)
+        return sorted((record(row) for row in rows), key=lambda r: r.id)
 
     def _insert_records(self, conn: Any, records: Sequence[ImageRecord]) -> None:
         """Rows as they are, ids and times included (``store copy``)."""

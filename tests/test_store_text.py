@@ -54,8 +54,11 @@ def _search(db: Store, query: str, **kw: object) -> list[int]:
 
 
 def test_migration_is_appended_to_both_stores() -> None:
-    assert SQLITE_MIGRATIONS[-1].__name__ == "_migrate_ocr"
-    assert any("image_text" in s for s in PG_MIGRATIONS[-1])
+    """After the first schema, never in it: libraries made before OCR gain the table."""
+    names = [m.__name__ for m in SQLITE_MIGRATIONS]
+    assert names.index("_migrate_ocr") > names.index("_migrate_v1")
+    with_text = [i for i, m in enumerate(PG_MIGRATIONS) if any("image_text" in s for s in m)]
+    assert len(with_text) == 1 and with_text[0] > 0
 
 
 def test_texts_are_stored_replaced_and_unread_tracked(db: Store) -> None:

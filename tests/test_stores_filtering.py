@@ -186,3 +186,16 @@ def test_postgres_answers_a_broad_filter_from_the_hnsw_index(
             "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'vectors_hnsw'"
         ).fetchone()[0]
     assert after - before >= 3
+
+
+def test_passing_count_is_remembered_until_the_library_changes(library: Library) -> None:
+    """Counted once per filter (a filter bar held while queries are typed), afresh after any
+    write: a removed image is no longer counted."""
+    store, rows, ids, _ = library
+    filters = Filters.parse(orientation="landscape")
+    passing = sorted(_passing(rows, lambda r: r.width > r.height))
+    assert store.passing_count(filters) == len(passing)
+    assert store.passing_count(filters, 10) == 11  # counts no further than limit + 1
+    assert store.passing_count(filters) == len(passing)
+    store.remove([int(ids[passing[0]])])
+    assert store.passing_count(filters) == len(passing) - 1

@@ -184,3 +184,18 @@ def test_without_the_engine_ocr_is_refused_before_anything_changes(
         lib.index([folder], ocr=True)
     assert not lib.store.ocr_enabled() and lib.count() == 0
     assert lib.index([folder]).added == 1  # OCR stays off; CLIP indexing works
+
+
+def test_the_read_after_encoding_reports_its_progress(lib: Library, tmp_path: Path) -> None:
+    """Images indexed before OCR was on are read at the end of the next run: long on a big
+    library, so it reports (done, total) from (0, total) to (total, total)."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i, phrase in enumerate(["Open Air", "Receipt", "Bakery"]):
+        _phrase(folder, f"{i}.png", phrase)
+    lib.index([folder])  # OCR off: three unread images
+    calls: list[tuple[int, int]] = []
+    summary = lib.index([folder], ocr=True, text_progress=lambda d, t: calls.append((d, t)))
+    assert summary.ocr is not None and summary.ocr.read == 3
+    assert calls[0] == (0, 3) and calls[-1] == (3, 3)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

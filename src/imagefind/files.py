@@ -12,8 +12,16 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from platformdirs import user_data_dir
+
+from imagefind.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from imagefind.records import ImageRecord
 
 try:
     import fcntl
@@ -76,6 +84,22 @@ class LibraryFiles:
             for candidate in folder.glob(f"{sha256}.*"):
                 return candidate
         return None
+
+    def original(self, rec: ImageRecord) -> Path:
+        """The file of an image: its indexed path, or its stored upload."""
+        if rec.path is not None:
+            return Path(rec.path)
+        found = self.find_upload(rec.sha256)
+        if found is None:
+            raise NotFoundError(f"image {rec.id}: its uploaded file is missing")
+        return found
+
+    def open_original(self, rec: ImageRecord, min_side: int) -> Image.Image:
+        """An image's original, decoded as for indexing (for re-embedding)."""
+        from imagefind.images import decode, read_file
+
+        path = self.original(rec)
+        return decode(read_file(path), str(path), min_side=min_side).image
 
     def put_thumb(self, sha256: str, data: bytes) -> None:
         path = self.thumb_path(sha256)

@@ -33,7 +33,6 @@ from imagefind.search import Searcher
 from imagefind.stores import Store, open_store
 
 if TYPE_CHECKING:
-    from PIL import Image
 
     from imagefind.commit import Committed
     from imagefind.pipeline import IndexRunner
@@ -124,7 +123,7 @@ class Library:
             self.store,
             new,
             identity(new),
-            self._open_original,
+            self.files.open_original,
             batch_size=batch_size,
             progress=progress,
         )
@@ -179,19 +178,25 @@ class Library:
         progress: Callable[[int, int], None] | None = None,
         ocr: bool | None = None,
         raw_pairs: RawPairs = "jpeg",
+        text_progress: Callable[[int, int], None] | None = None,
     ) -> IndexSummary:
         """Index folders (recursively; remembered as roots: no ``paths`` re-scans them) or
         files. Incremental: unchanged files skipped, moved ones re-linked by content, changed
         ones re-encoded, vanished ones pruned. ``batch_size`` and ``workers`` are tuned unless
         given; ``raw_pairs="both"`` indexes a RAW beside its same-name JPEG too. ``ocr`` turns
         reading text in images on or off for the library (remembered); while on, text is read
-        beside encoding, and images not read yet are read at the end."""
+        beside encoding, and images not read yet are read at the end (``text_progress``)."""
         if ocr is not None:
             self.ocr.enable(ocr)
         started = time.time()
         todo, missing = self.roots.to_scan(paths)
         summary = self.apply_changes(
-            todo, batch_size=batch_size, workers=workers, progress=progress, raw_pairs=raw_pairs
+            todo,
+            text_progress=text_progress,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
+            raw_pairs=raw_pairs,
         )
         summary.skipped[:0] = missing
         self.roots.scanned(todo, started)
@@ -202,6 +207,7 @@ class Library:
         self,
         paths: Sequence[str | Path],
         vanished: Sequence[str] = (),
+        text_progress: Callable[[int, int], None] | None = None,
         **options: Any,
     ) -> IndexSummary:
         """``index`` minus roots and garbage collection, for a watcher's changes: ``paths``
@@ -221,6 +227,7 @@ class Library:
                 vanished=vanished,
                 **options,
             ),
+            progress=text_progress,
         )
         summary.ocr = read
         return summary
@@ -312,22 +319,10 @@ class Library:
 
     def original_path(self, image_id: int) -> Path:
         """The file of an image: its indexed path, or its stored upload."""
-        rec = self.store.get(image_id)
-        if rec.path is not None:
-            return Path(rec.path)
-        found = self.files.find_upload(rec.sha256)
-        if found is None:
-            raise NotFoundError(f"image {image_id}: its uploaded file is missing")
-        return found
+        return self.files.original(self.store.get(image_id))
 
     def thumbnail_path(self, image_id: int) -> Path:
         return self.files.thumb_path(self.store.get(image_id).sha256)
-
-    def _open_original(self, rec: ImageRecord, min_side: int) -> Image.Image:
-        from imagefind.images import decode, read_file
-
-        path = self.original_path(rec.id)
-        return decode(read_file(path), str(path), min_side=min_side).image
 
     def stats(self) -> Stats:
         bound = self.store.model()

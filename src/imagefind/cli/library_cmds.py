@@ -1,7 +1,7 @@
 """Library commands: index, search, similar, remove, duplicates, stats, reindex, serve."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from imagefind.library import Library
 from imagefind.query import parse_image
 from imagefind.schemas import Duplicates, Removed
 from imagefind.search import MAX_K
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 KOpt = Annotated[int, typer.Option("-k", "--top", min=1, max=MAX_K, help="How many results.")]
 ThresholdOpt = Annotated[
@@ -105,14 +108,23 @@ def index_cmd(
         opened = Library.open(library, model=model, precision=precision, store=store)
     with (
         opened as lib,
-        progress_bar("Indexing") as bar,
+        progress_bar() as bar,
     ):
-        task = bar.add_task("index", total=None, rate="")
+        task = bar.add_task("Indexing", total=None, rate="")
+
+        reading: list[TaskID] = []  # the text read after encoding, once it starts
 
         def report(done: int, total: int) -> None:
             elapsed = bar.tasks[task].elapsed or 0.0
             rate = f"{done / elapsed:.1f} files/s" if elapsed > 0 and done else ""
             bar.update(task, completed=done, total=total, rate=rate)
+
+        def report_text(done: int, total: int) -> None:
+            if not reading:
+                reading.append(bar.add_task("Reading text", total=total, rate=""))
+            elapsed = bar.tasks[reading[0]].elapsed or 0.0
+            rate = f"{done / elapsed:.1f} images/s" if elapsed > 0 and done else ""
+            bar.update(reading[0], completed=done, total=total, rate=rate)
 
         summary = lib.index(
             paths or (),
@@ -121,6 +133,7 @@ def index_cmd(
             progress=report,
             ocr=ocr,
             raw_pairs=raw_pairs.value,
+            text_progress=report_text,
         )
     if as_json:
         emit_json(summary)
@@ -282,8 +295,8 @@ def reindex_cmd(
 ) -> None:
     """Re-embed every image with another model: all or nothing (interrupted, the library
     stays as it was). Images whose original is gone are removed and listed."""
-    with Library.open(library, store=store) as lib, progress_bar("Re-embedding") as bar:
-        task = bar.add_task("reindex", total=lib.count(), rate="")
+    with Library.open(library, store=store) as lib, progress_bar() as bar:
+        task = bar.add_task("Re-embedding", total=lib.count(), rate="")
         summary = lib.reindex(model, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
     if as_json:
         emit_json(summary)

@@ -40,8 +40,8 @@ def ocr_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Read the text in images indexed before OCR was on, and turn OCR on for the library."""
-    with Library.open(library, store=store) as lib, progress_bar("Reading text") as bar:
-        task = bar.add_task("ocr", total=None, rate="")
+    with Library.open(library, store=store) as lib, progress_bar() as bar:
+        task = bar.add_task("Reading text", total=None, rate="")
 
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)

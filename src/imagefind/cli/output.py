@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 
-def progress_bar(label: str) -> "Progress":
-    """The progress bar of long jobs (index, re-embed, OCR, a watcher's catch-up), on stderr."""
+def progress_bar() -> "Progress":
+    """The progress bars of long jobs (index, re-embed, OCR, a watcher's catch-up), on
+    stderr: one line a task, named by the task's description."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -22,7 +23,7 @@ def progress_bar(label: str) -> "Progress":
     )
 
     return Progress(
-        TextColumn(f"[bold]{label}"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),

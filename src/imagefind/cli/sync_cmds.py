@@ -108,8 +108,8 @@ def watch_cmd(
     written, moves re-linked, deletions pruned. Stops on Ctrl-C or SIGTERM."""
     from imagefind.watch import Watcher
 
-    with Library.open(library, model=model, store=store) as lib, progress_bar("Catching up") as bar:
-        task = bar.add_task("catch-up", total=None, rate="")
+    with Library.open(library, model=model, store=store) as lib, progress_bar() as bar:
+        task = bar.add_task("Catching up", total=None, rate="")
         watcher = Watcher(
             lib,
             folders or (),

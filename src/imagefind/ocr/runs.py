@@ -55,12 +55,30 @@ class OcrRuns:
         return OcrStage(self.store, self.source, self._engines, progress=progress)
 
     def run(
-        self, pipeline: Pipeline, job: Callable[[RunnerFactory], T], *, catch_up: bool = True
+        self,
+        pipeline: Pipeline,
+        job: Callable[[RunnerFactory], T],
+        *,
+        catch_up: bool = True,
+        progress: Callable[[int, int], None] | None = None,
     ) -> tuple[T, OcrSummary | None]:
         """``job`` with a pipeline factory whose committed batches go to OCR (when on); then
         OCR reads what it left, and (``catch_up``, an index run) every image still unread.
-        Uploads read their own images only: a web request never waits for a backlog."""
-        stage = self.stage()
+        Uploads read their own images only: a web request never waits for a backlog.
+        ``progress(done, total)`` follows that read after encoding, which can be long."""
+        tail = [0, 0]  # read, to read: counted once encoding is over
+
+        def begin(total: int) -> None:
+            tail[1] = total
+            if progress:
+                progress(0, total)
+
+        def step(n: int) -> None:
+            if progress and tail[1]:
+                tail[0] += n
+                progress(tail[0], tail[1])
+
+        stage = self.stage(step)
         if stage is None:
             return job(lambda b, w, p: pipeline(b, w, p, None)), None
         try:
@@ -68,7 +86,7 @@ class OcrRuns:
         except BaseException:
             stage.close()
             raise
-        return result, stage.finish(self.store.unread_ids if catch_up else None)
+        return result, stage.finish(self.store.unread_ids if catch_up else None, begin)
 
     def catch_up(
         self, *, errors: bool = False, progress: Callable[[int, int], None] | None = None

@@ -98,9 +98,14 @@ class OcrStage:
                     self._left.append(int(image_id))
                     self.summary.deferred += 1
 
-    def finish(self, more: Callable[[], Iterable[int]] | None = None) -> OcrSummary:
+    def finish(
+        self,
+        more: Callable[[], Iterable[int]] | None = None,
+        tail: Callable[[int], None] | None = None,
+    ) -> OcrSummary:
         """Wait for the queue, then read what was left behind and the ids ``more`` gives
-        once the queue is empty (the store's unread images), a thread per core."""
+        once the queue is empty (the store's unread images), a thread per core. ``tail``
+        hears how many that is before they are read (a progress bar's length)."""
         with self._lock:
             pending, self._pending = list(self._pending), set()
         for future in pending:
@@ -109,10 +114,12 @@ class OcrStage:
             left, self._left = self._left, []
         todo = list(dict.fromkeys([*left, *(more() if more is not None else ())]))
         self._pool.shutdown(wait=True)
+        if tail is not None:
+            tail(len(todo))
         # Encoding is over: the rest is read on every core, an engine per thread.
-        tail = min(len(todo), max(self.workers, os.cpu_count() or 1))
+        threads = min(len(todo), max(self.workers, os.cpu_count() or 1))
         if todo:
-            with ThreadPoolExecutor(tail, thread_name_prefix="ocr-tail") as pool:
+            with ThreadPoolExecutor(threads, thread_name_prefix="ocr-tail") as pool:
                 list(pool.map(self._read_one, todo))
         self.summary.seconds = round(time.perf_counter() - self._started, 3)
         return self.summary

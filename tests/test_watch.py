@@ -199,3 +199,32 @@ def test_a_vanished_root_keeps_its_images(lib: Library, folder: Path, tmp_path: 
         assert lib.count() == 1 and not run.of("removed")
     finally:
         run.stop()
+
+
+def test_a_failed_batch_is_tried_again_not_dropped(
+    lib: Library, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store away for a moment (a database restarting): the batch's changes wait and
+    are applied once it is back, with no restart of the watcher."""
+    from imagefind.errors import LibraryError
+
+    run = Running(lib, folder)
+    try:
+        real = lib.apply_changes
+        failures = [LibraryError("database is unreachable")]
+
+        def flaky(*args: object, **kwargs: object) -> object:
+            if failures:
+                raise failures.pop()
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(lib, "apply_changes", flaky)
+        new = _jpeg(folder / "new.jpg", seed=3)
+        run.wait(lambda: len(run.of("added")) == 1)
+        errors = run.of("error")
+        assert len(errors) == 1 and "database is unreachable; trying again in 1 s" in (
+            errors[0].reason or ""
+        )
+        assert run.of("added")[0].path == str(new) and str(new) in _paths(lib)
+    finally:
+        run.stop()

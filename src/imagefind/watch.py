@@ -39,6 +39,7 @@ QUIET = 0.25  # a burst is taken once no event came for this long...
 MAX_WAIT = 1.0  # ...or once its first ready file has waited this long
 MAX_BATCH = 512  # ...or once this many files are ready
 GONE_WAIT = 2.0  # deletions wait this long for files still settling (a move's other half)
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # after a failed batch (the store away): wait, doubling
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Watcher:
         self._pending: dict[str, _Pending] = {}
         self._gone: set[str] = set()
         self._missing: set[str] = set()  # watched folders seen missing (already reported)
+        self._failures = 0  # batches failed in a row; the next waits until ``_retry_at``
+        self._retry_at = 0.0
         self._state: WatcherState = WatcherState(
             state="starting", folders=self.folders, observer="", pending=0, events=0,
             last_change=None,
@@ -186,6 +189,8 @@ class Watcher:
                 first_ready = None
                 continue
             first_ready = first_ready or now
+            if now < self._retry_at:
+                continue  # the last batch failed: its changes wait, then are tried again
             if not ready and self._pending and now - first_ready < GONE_WAIT:
                 continue  # what went away may be coming back (a move): re-link, not prune
             if (
@@ -245,10 +250,22 @@ class Watcher:
         try:
             summary = self.library.apply_changes(ready, gone, raw_pairs=self.raw_pairs)
         except ImagefindError as exc:
-            self._emit("error", reason=str(exc))
+            self._retry_later(ready, gone, str(exc))
             return
+        self._failures = 0
         after = _rows(store, places)
         self._report(before, after, top, summary)
+
+    def _retry_later(self, ready: list[str], gone: list[str], reason: str) -> None:
+        """A batch the library refused (its store unreachable, say): nothing is dropped; the
+        same changes are tried again after a wait that doubles up to ``RETRY_MAX``."""
+        delay = min(RETRY_MAX, RETRY_FIRST * 2**self._failures)
+        self._failures += 1
+        self._retry_at = time.monotonic() + delay
+        for path in ready:
+            self._pending.setdefault(path, _Pending(_signature(path), 0.0))
+        self._gone.update(gone)
+        self._emit("error", reason=f"{reason}; trying again in {delay:g} s")
 
     def _report(
         self,

@@ -172,10 +172,11 @@ def search_cmd(
     filters = fo.read_filters(after, before, folders, camera, place, fmt, orientation)
     order = fo.read_sort(sort)
     with Library.open(library, model=model, store=store, quick_start=True) as lib:
+        chosen = lib.search_mode(mode)  # once, as the API does: the default asks the store
         hits = lib.search(
-            query, k=k, threshold=threshold, lang=lang, filters=filters, sort=order, mode=mode
+            query, k=k, threshold=threshold, lang=lang, filters=filters, sort=order, mode=chosen
         )
-        print_hits(hits, as_json, query, "text", lib.search_mode(mode))
+        print_hits(hits, as_json, query, "text", chosen)
     exit_fast()
 
 

@@ -163,7 +163,7 @@ class Mixture:
         """Queries placed the way CLIP places captions among images: each at ``cosine`` to a
         cluster centre (a caption's best image scores 0.25-0.35), the rest orthogonal noise.
         Their neighbours spread over more of the space than an image query's do."""
-        from imagefind.stores.embedded.vectorindex import tilted
+        from imagefind.stores.vectorindex import tilted
 
         rng = np.random.default_rng(seed)
         centre = self.centres[rng.choice(len(self.centres), size=n, p=self.weights)]

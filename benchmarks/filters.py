@@ -18,6 +18,7 @@ with the CPU's flags.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -240,6 +241,44 @@ def main() -> None:
     print(f"wrote {RESULTS}")
 
 
+def mirror_costs(store, fresh: np.ndarray) -> dict:
+    """What a broad filter's mirror of the vectors costs a PostgreSQL process: the first
+    read of every vector, and catching up after another process wrote 100 rows."""
+    from imagefind.stores.postgres import PostgresStore
+
+    started = time.perf_counter()
+    mirror = store.mirrored()
+    load = time.perf_counter() - started
+    writer = PostgresStore.open(store.spec)
+    base = _new_image(store.get(1))
+    added = writer.add(
+        [
+            dataclasses.replace(base, path=f"/bench/new/{i}.jpg", sha256=f"{i:064x}")
+            for i in range(len(fresh))
+        ],
+        fresh,
+    )
+    started = time.perf_counter()
+    mirror = store.mirrored()
+    catch_up = time.perf_counter() - started
+    writer.remove(added)
+    writer.close()
+    out = {
+        "mirror_load_s": round(load, 2),
+        "mirror_catch_up_ms": round(catch_up * 1000, 1),
+        "mirror_mb": round(len(mirror) * mirror.dim * 2 / 2**20, 1),
+    }
+    print(f"  postgres mirror: {out}")
+    return out
+
+
+def _new_image(record):
+    from imagefind.records import NewImage
+
+    names = {f.name for f in dataclasses.fields(NewImage)}
+    return NewImage(**{k: v for k, v in record.__dict__.items() if k in names})
+
+
 def bench_postgres(n: int, rows: list, vectors: np.ndarray, queries: np.ndarray, identity) -> dict:
     from imagefind.stores.postgres import PostgresStore
     from tests.pg import PgServer
@@ -260,6 +299,7 @@ def bench_postgres(n: int, rows: list, vectors: np.ndarray, queries: np.ndarray,
             "images": n,
             "load_s": round(loaded - started, 1),
             "hnsw_build_s": round(time.perf_counter() - loaded, 1),
+            **mirror_costs(store, Mixture().sample(100, seed=13)),
             **bench_store("postgres", store, rows[:n], vectors[:n], queries, print),
         }
         store.close()

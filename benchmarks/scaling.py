@@ -68,9 +68,9 @@ def _measure(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray, tr
 
 def search_bench(n: int, log: Callable[[str], object]) -> dict:
     from imagefind.records import ImageRecord, ModelIdentity
-    from imagefind.stores.embedded.vectorindex import build_for
     from imagefind.stores.postgres import PostgresStore
     from imagefind.stores.postgres import store as postgres
+    from imagefind.stores.vectorindex import build_for
     from tests.pg import PgServer
 
     mix = Mixture()

@@ -26,7 +26,7 @@ import faiss
 import numpy as np
 
 from benchmarks.data import DATA, DATA_VERSION, ROOT, Mixture
-from imagefind.stores.embedded.vectorindex import VectorIndex, build_for, flat_fp16, recall_at_k
+from imagefind.stores.vectorindex import VectorIndex, build_for, flat_fp16, recall_at_k
 
 SIZES = (10_000, 100_000, 1_000_000)
 K = 10

@@ -78,7 +78,7 @@ def test_stale_or_mismatched_cache_is_rebuilt(tmp_path: Path) -> None:
 
 def test_cache_of_the_wrong_kind_for_its_size_is_rebuilt(tmp_path: Path, monkeypatch) -> None:
     """A library that grew past a size limit in place gets the right kind on its next load."""
-    import imagefind.stores.embedded.vectorindex as vi
+    import imagefind.stores.vectorindex as vi
 
     store = _store(tmp_path)
     items, vecs = _rows(30)
@@ -96,7 +96,7 @@ def test_cache_of_the_wrong_kind_for_its_size_is_rebuilt(tmp_path: Path, monkeyp
 def test_a_read_only_library_uses_its_cache_of_the_old_kind(tmp_path: Path, monkeypatch) -> None:
     """Rebuilding (and failing to save) on every query would cost more than the old kind."""
     import imagefind.stores.embedded.liveindex as live
-    import imagefind.stores.embedded.vectorindex as vi
+    import imagefind.stores.vectorindex as vi
 
     store = _store(tmp_path)
     store.add(*_rows(30))

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import imagefind.stores.embedded.filtered as embedded_filtered
-import imagefind.stores.embedded.vectorindex as vi
 import imagefind.stores.postgres.filtered as pg_filtered
+import imagefind.stores.postgres.mirror as pg_mirror
+import imagefind.stores.vectorindex as vi
 from imagefind.filters import Filters
 from imagefind.records import NewImage
 from imagefind.stores import open_store
@@ -79,33 +80,39 @@ FILTERS: list[tuple[str, Filters, Callable[[NewImage], bool]]] = [
 ]
 
 
-@pytest.mark.parametrize("path", ["selective", "broad"])
+@pytest.mark.parametrize("path", ["selective", "broad", "past the mirror"])
 @pytest.mark.parametrize(("name", "filters", "test"), FILTERS, ids=[f[0] for f in FILTERS])
 def test_filtered_top_k_equals_brute_force_over_passing_rows(
     library: Library,
+    store: str | None,
     path: str,
     name: str,
     filters: Filters,
     test: Callable[[NewImage], bool],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store, rows, ids, vectors = library
-    # The selective path: exact among the passing ids; the broad one: the index, over-fetched.
+    if path == "past the mirror" and store is None:
+        pytest.skip("PostgreSQL's path for libraries too large to mirror")
+    opened, rows, ids, vectors = library
+    # The selective path: exact among the passing ids; the broad one: every vector searched
+    # exactly (the index, or PostgreSQL's mirror), over-fetched; past the mirror, HNSW.
     limit = 100_000 if path == "selective" else 1
     monkeypatch.setattr(embedded_filtered, "SELECTIVE", limit)
     monkeypatch.setattr(pg_filtered, "EXACT_FILTERED", limit)
+    monkeypatch.setattr(pg_filtered, "EXACT_SCAN", limit)
+    if path == "past the mirror":
+        monkeypatch.setattr(pg_mirror, "LIMIT", 0)
     passing = sorted(_passing(rows, test))
     assert passing, name
-    assert store.passing_count(filters) == len(passing)
-    assert sorted(store.passing_ids(filters).tolist()) == sorted(ids[passing].tolist())
+    assert opened.passing_count(filters) == len(passing)
+    assert sorted(opened.passing_ids(filters).tolist()) == sorted(ids[passing].tolist())
     # Near queries come from the library's own clusters (seed 0: the same centres), far ones
     # from elsewhere, as text queries lie. Exact paths are exact for both; PostgreSQL's HNSW
     # path is as exact as the HNSW index is, which far queries in 32-d defeat unfiltered too.
     near, far = filterkit.clustered(5, seed=0), filterkit.clustered(5, seed=7)
-    hnsw = path == "broad" and type(store).__name__ == "PostgresStore"
-    queries = near if hnsw else np.concatenate([near, far])
+    queries = near if path == "past the mirror" else np.concatenate([near, far])
     k = 10
-    scores, found = store.search(queries, k, filters)
+    scores, found = opened.search(queries, k, filters)
     truth_scores = queries @ vectors[passing].T
     allowed = set(ids[passing].tolist())
     for q in range(len(queries)):
@@ -167,13 +174,15 @@ def test_facets_count_every_value(library: Library) -> None:
     }
 
 
-def test_postgres_answers_a_broad_filter_from_the_hnsw_index(
+def test_postgres_answers_a_broad_filter_past_the_mirror_from_the_hnsw_index(
     library: Library, store: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if store is None:
         pytest.skip("PostgreSQL's plan")
     opened = library[0]
     monkeypatch.setattr(pg_filtered, "EXACT_FILTERED", 10)
+    monkeypatch.setattr(pg_filtered, "EXACT_SCAN", 10)
+    monkeypatch.setattr(pg_mirror, "LIMIT", 0)  # a library too large to mirror
     with opened._guard() as conn:  # type: ignore[attr-defined]
         conn.execute("SELECT pg_stat_force_next_flush()")
         before = conn.execute(

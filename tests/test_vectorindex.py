@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from imagefind.errors import LibraryError, NotFoundError
-from imagefind.stores.embedded.vectorindex import VectorIndex, build_for, for_size
+from imagefind.stores.vectorindex import VectorIndex, build_for, for_size
 
 DIM = 16
 
@@ -197,7 +197,7 @@ def test_mapped_index_survives_its_file_and_copies_before_a_change(
 ) -> None:
     """A loaded index maps the file; the file is replaced (as ``save`` does) or deleted
     under it, and the first change copies the storage (FAISS aborts on resizing a view)."""
-    import imagefind.stores.embedded.vectorindex as vi
+    import imagefind.stores.vectorindex as vi
 
     monkeypatch.setattr(vi, "SMALL_LIMIT", 1000)
     ids, vecs = np.arange(n, dtype=np.int64) * 3, unit(n, seed=5)
@@ -293,7 +293,7 @@ def test_threads_search_while_adding() -> None:
 
 
 def test_ivf_survives_save_and_load(tmp_path, monkeypatch) -> None:
-    import imagefind.stores.embedded.vectorindex as vi
+    import imagefind.stores.vectorindex as vi
 
     monkeypatch.setattr(vi, "SMALL_LIMIT", 10)
     monkeypatch.setattr(vi, "EXACT_LIMIT", 100)
@@ -353,7 +353,7 @@ def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
 def test_ann_agrees_with_exact_for_text_and_image_queries(monkeypatch, tmp_path) -> None:
     """The IVF index is tuned on text-like probes as well as image-like ones: a caption's
     best match scores ~0.3, and its neighbours spread over many cells."""
-    import imagefind.stores.embedded.vectorindex as vi
+    import imagefind.stores.vectorindex as vi
 
     monkeypatch.setattr(vi, "SMALL_LIMIT", 10)
     monkeypatch.setattr(vi, "EXACT_LIMIT", 100)
@@ -379,7 +379,7 @@ def test_ann_agrees_with_exact_for_text_and_image_queries(monkeypatch, tmp_path)
 def test_a_file_system_that_cannot_map_is_read_instead(tmp_path: Path, monkeypatch) -> None:
     import faiss
 
-    import imagefind.stores.embedded.vectorindex as vi
+    import imagefind.stores.vectorindex as vi
 
     ids, vecs = np.arange(5, dtype=np.int64), unit(5, seed=2)
     build_for(ids, vecs).save(tmp_path / "i.faiss")

@@ -18,7 +18,7 @@ import numpy as np
 
 from imagefind.errors import ImagefindError
 from imagefind.stores.embedded.catalog import Catalog
-from imagefind.stores.embedded.vectorindex import VectorIndex, build_for, for_size, kind_for
+from imagefind.stores.vectorindex import VectorIndex, build_for, for_size, kind_for
 
 INDEX_META = "index.json"  # with index-<generation>.faiss: derived, safe to delete
 

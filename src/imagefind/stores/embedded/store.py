@@ -14,7 +14,7 @@ from imagefind.scanner import FoundFile
 from imagefind.stores.embedded.catalog import Catalog
 from imagefind.stores.embedded.filtered import filtered_search
 from imagefind.stores.embedded.liveindex import LiveIndex
-from imagefind.stores.embedded.vectorindex import VectorIndex
+from imagefind.stores.vectorindex import VectorIndex
 
 _NO_VECTORS = np.zeros((0, 1), dtype=np.float32)
 

@@ -77,7 +77,25 @@ _migrate_roots: Sequence[str] = (  # the folders a library follows (`index`, `wa
         scanned_at double precision)""",
 )
 
-MIGRATIONS: list[Sequence[str]] = [_V1, _METADATA, _migrate_ocr, _migrate_roots]
+_migrate_written_by: Sequence[str] = (
+    # Which transaction last wrote each vector, so a process's mirror of the vectors
+    # (``mirror``) reads only what changed since it last looked. Existing rows take the
+    # migration's own id: a mirror made before it is read afresh.
+    "ALTER TABLE vectors ADD COLUMN written_by xid8 NOT NULL DEFAULT pg_current_xact_id()",
+    """CREATE FUNCTION imagefind_vector_written() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.written_by := pg_current_xact_id(); RETURN NEW; END $$""",
+    "CREATE TRIGGER vector_written BEFORE UPDATE ON vectors "
+    "FOR EACH ROW EXECUTE FUNCTION imagefind_vector_written()",
+    "CREATE INDEX vectors_written_by ON vectors (written_by)",
+)
+
+MIGRATIONS: list[Sequence[str]] = [
+    _V1,
+    _METADATA,
+    _migrate_ocr,
+    _migrate_roots,
+    _migrate_written_by,
+]
 """Ordered; migration i takes a database from schema version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -23,9 +23,11 @@ from imagefind.scanner import FoundFile
 from imagefind.stores.postgres import bulk as pgbulk
 from imagefind.stores.postgres import claims as pgclaims
 from imagefind.stores.postgres import filtered as pgfiltered
+from imagefind.stores.postgres import mirror as pgmirror
 from imagefind.stores.postgres import schema as pgschema
 from imagefind.stores.postgres.schema import Half, label, reason
 from imagefind.stores.sql import SqlStore
+from imagefind.stores.vectorindex import VectorIndex
 
 EXACT_BELOW = 20_000
 """Libraries up to this size are searched exactly (a sequential scan takes milliseconds);
@@ -53,6 +55,7 @@ class PostgresStore(SqlStore):
         self.spec = spec
         self._seen_generation = -1
         self._owner: int | None = None  # this process's claim owner id, once it claims
+        self._mirror = pgmirror.VectorMirror()  # filled by the first broad filtered search
 
     # --- opening and closing --------------------------------------------------------------
 
@@ -219,6 +222,11 @@ class PostgresStore(SqlStore):
                         scores[q, j] = 1.0 - distance
         width = int((ids >= 0).sum(axis=1).max()) if len(ids) else 0
         return scores[:, :width], ids[:, :width]
+
+    def mirrored(self) -> VectorIndex | None:
+        """This process's exact copy of the vectors, up to date (``pgmirror``); None for
+        a library too large to hold."""
+        return self._mirror.synced(self._guard, self.generation())
 
     def _approximate(self, conn: psycopg.Connection) -> bool:
         """Whether the library is large enough for the HNSW index (from the statistics the

@@ -32,6 +32,8 @@ import numpy as np
 
 from benchmarks.data import Mixture
 from benchmarks.models import cpu_flags
+from imagefind.records import ImageRecord, NewImage
+from imagefind.stores.postgres import PostgresStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "filters.json"
 K = 10
@@ -241,12 +243,10 @@ def main() -> None:
     print(f"wrote {RESULTS}")
 
 
-def mirror_costs(store, fresh: np.ndarray) -> dict:
+def mirror_costs(store: PostgresStore, fresh: np.ndarray) -> dict:
     """What a broad filter's mirror of the vectors costs a PostgreSQL process: the first
     read of every vector, and catching up after another process wrote (five rounds of
     ``len(fresh) / 5`` new rows; the first grows the mirror's storage)."""
-    from imagefind.stores.postgres import PostgresStore
-
     started = time.perf_counter()
     mirror = store.mirrored()
     load = time.perf_counter() - started
@@ -271,15 +271,12 @@ def mirror_costs(store, fresh: np.ndarray) -> dict:
     return out
 
 
-def _new_image(record):
-    from imagefind.records import NewImage
-
+def _new_image(record: ImageRecord) -> NewImage:
     names = {f.name for f in dataclasses.fields(NewImage)}
     return NewImage(**{k: v for k, v in record.__dict__.items() if k in names})
 
 
 def bench_postgres(n: int, rows: list, vectors: np.ndarray, queries: np.ndarray, identity) -> dict:
-    from imagefind.stores.postgres import PostgresStore
     from tests.pg import PgServer
 
     server = PgServer()

@@ -1,20 +1,26 @@
 """PostgreSQL's mirror of the vectors (the exact path of a broad filtered search): it follows
 every write another process commits, whatever order writers commit in, drops what was
-deleted, reads a re-embed afresh, and is not held for a library past its limit."""
+deleted, reads a re-embed afresh (even one committing mid-read), reads only what changed
+while a long transaction runs elsewhere, and is not held for a library past its limit."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 
 import imagefind.stores.postgres.filtered as pg_filtered
 import imagefind.stores.postgres.mirror as pg_mirror
+from imagefind.errors import LibraryError, ModelMismatchError
 from imagefind.filters import Filters
 from imagefind.records import ModelIdentity, NewImage
 from imagefind.stores.postgres import PostgresStore
+from imagefind.stores.vectorindex import VectorIndex
 from tests import filterkit
 
 N = 300
@@ -125,3 +131,121 @@ def test_a_library_past_the_limit_holds_no_mirror_and_still_answers(
     assert reader.mirrored() is None
     query = _unit(48)
     assert reader.search(query, 10, BROAD)[1][0].tolist() == _brute_force(reader, query)
+
+
+def test_read_in_chunks_the_mirror_holds_exactly_the_stored_vectors(
+    stores: tuple[PostgresStore, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_mirror, "CHUNK", 7)  # rows split across COPY messages and chunks
+    reader = stores[0]
+    mirror = reader.mirrored()
+    ids, vectors = reader.vectors()
+    assert mirror is not None and sorted(mirror.ids().tolist()) == ids.tolist()
+    for image_id, vector in zip(ids[::37], vectors[::37], strict=True):
+        np.testing.assert_array_equal(mirror.reconstruct(int(image_id)), vector)
+
+
+def test_a_reembed_committing_during_a_read_is_read_whole(
+    stores: tuple[PostgresStore, ...], pg_url: str
+) -> None:
+    """A re-embed to another dimension rewrites the table: a reader that took its snapshot
+    before the commit would find it empty. The reader waits for the commit, then reads."""
+    reader, writer, _ = stores
+    reader.search(_unit(50), 10, BROAD)
+    writer.add([_landscape("/before.jpg", 10**10)], _unit(51))  # news: the reader will read
+    got: list[object] = []
+    with psycopg.connect(pg_url, autocommit=True) as switch:
+        with switch.transaction():
+            switch.execute("DELETE FROM vectors")
+            switch.execute("ALTER TABLE vectors ALTER COLUMN embedding TYPE halfvec(48)")
+            switch.execute(
+                "INSERT INTO vectors (image_id, embedding) SELECT id, "
+                "array_fill(0.125, ARRAY[48])::halfvec FROM images"
+            )
+            switch.execute("UPDATE meta SET value = '48' WHERE key = 'model_dim'")
+            switch.execute(
+                "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation'"
+            )
+            reading = threading.Thread(target=lambda: got.append(reader.mirrored()))
+            reading.start()
+            for _ in range(100):  # until the reader waits on the switch's lock
+                waiting = switch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the reader never waited for the re-embed")
+        reading.join(10)
+    [mirror] = got
+    assert isinstance(mirror, VectorIndex) and mirror.dim == 48 and len(mirror) == N + 1
+
+
+def test_a_long_transaction_elsewhere_does_not_make_each_catch_up_read_more(
+    stores: tuple[PostgresStore, ...], pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, writer, _ = stores
+    reader.mirrored()
+    read: list[int] = []
+    chunks = pg_mirror._vector_chunks
+
+    def counted(*args: object) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for ids, vectors in chunks(*args):  # type: ignore[arg-type]
+            read.append(len(ids))
+            yield ids, vectors
+
+    monkeypatch.setattr(pg_mirror, "_vector_chunks", counted)
+    with psycopg.connect(pg_url, autocommit=True) as idle, idle.transaction():
+        idle.execute("SELECT pg_current_xact_id()")  # holds the cluster's xmin back
+        for i in range(3):
+            read.clear()
+            writer.add([_landscape(f"/later/{i}.jpg", 10**9 + i)], _unit(60 + i))
+            assert len(reader.mirrored() or []) == N + 1 + i
+            assert sum(read) == 1  # the new row only, not every row since the idle began
+
+
+def test_a_library_too_large_to_mirror_is_not_read_again_until_a_write(
+    stores: tuple[PostgresStore, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = stores[0]
+    monkeypatch.setattr(pg_mirror, "LIMIT", N - 1)
+    monkeypatch.setattr(pg_mirror, "row_estimate", lambda conn: 0)  # statistics behind
+    reads: list[str] = []
+    copy_rows = pg_mirror._copy_rows
+
+    def counted(*args: Any) -> Iterator[np.ndarray]:
+        reads.append("read")
+        return copy_rows(*args)
+
+    monkeypatch.setattr(pg_mirror, "_copy_rows", counted)
+    assert reader.mirrored() is None and reader.mirrored() is None
+    assert reads == ["read"]
+
+
+def test_a_query_of_another_dimension_is_refused_with_words(
+    stores: tuple[PostgresStore, ...],
+) -> None:
+    with pytest.raises(ModelMismatchError, match=r"32-d, the query 48-d"):
+        stores[0].search(np.ones((1, 48), np.float32) / np.sqrt(48), 10, BROAD)
+
+
+def test_a_second_process_cannot_bind_another_model_over_the_first(
+    stores: tuple[PostgresStore, ...],
+) -> None:
+    """Two first indexes racing: the loser's model would throw away the winner's vectors."""
+    late = stores[2]
+    with pytest.raises(ModelMismatchError, match="another process bound this library"):
+        late.bind_model(ModelIdentity("other", 48, "o"))
+    assert len(late.vectors()[0]) == N
+    late.bind_model(ModelIdentity("synthetic", filterkit.DIM, "f"))  # the same: fine
+
+
+def test_a_server_older_than_13_is_refused_by_name() -> None:
+    from types import SimpleNamespace
+
+    from imagefind.stores.postgres import schema
+
+    old = SimpleNamespace(info=SimpleNamespace(server_version=120017))
+    with pytest.raises(LibraryError, match=r"PostgreSQL 12\.17 is too old.*13 or later"):
+        schema.migrate(old, "postgresql://db/photos")  # type: ignore[arg-type]

@@ -7,10 +7,8 @@ is cosine similarity.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -18,6 +16,7 @@ import faiss
 import numpy as np
 
 from imagefind.errors import LibraryError, NotFoundError
+from imagefind.stores.rwlock import ReadWriteLock
 
 SMALL_LIMIT = 20_000  # below this, plain float32 flat: tiny and simplest
 # Above this, IVF: a flat scan costs ~4 ms a query here on two cores, 7-10 ms at 100K, which a
@@ -25,46 +24,6 @@ SMALL_LIMIT = 20_000  # below this, plain float32 flat: tiny and simplest
 EXACT_LIMIT = 50_000
 _FP16 = faiss.ScalarQuantizer.QT_fp16
 _THREADS = faiss.omp_get_max_threads()
-
-
-class _ReadWriteLock:
-    """Many searches at once, or one writer: FAISS searches may run side by side, but not
-    beside an add or remove. A waiting writer holds back new readers, so it cannot starve."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._waiting = 0
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writing or self._waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting += 1
-            while self._writing or self._readers:
-                self._cond.wait()
-            self._waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
 
 
 class VectorIndex:
@@ -81,7 +40,7 @@ class VectorIndex:
         if dim <= 0:
             raise ValueError(f"vector dimension must be positive, got {dim}")
         self._index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._lock = _ReadWriteLock()
+        self._lock = ReadWriteLock()
         self._mapped = False  # flat storage is a view of the file: copied before a change
 
     @property
@@ -132,8 +91,9 @@ class VectorIndex:
 
     # --- changing -------------------------------------------------------------------------
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Store vectors under ids; an id already present is replaced (last one wins)."""
+    def add(self, ids: np.ndarray, vectors: np.ndarray, *, replace: bool = True) -> None:
+        """Store vectors under ids; an id already present is replaced (last one wins), or
+        with ``replace=False`` (ids known new: a load) stored beside it, unchecked."""
         id_array = self._ids(ids)
         matrix = self._matrix(vectors, "vectors")
         if len(id_array) != len(matrix):
@@ -149,8 +109,9 @@ class VectorIndex:
             self._own()
             # A flat index's remove compacts all it holds (3 ms at 100K): only for ids it has.
             # IVF's direct map removes cheaply (listing its ids does not).
-            flat = isinstance(self._index, faiss.IndexIDMap2)
-            present = id_array[np.isin(id_array, self._stored_ids())] if flat else id_array
+            present = id_array if replace else id_array[:0]
+            if len(present) and isinstance(self._index, faiss.IndexIDMap2):
+                present = present[np.isin(present, self._stored_ids())]
             if len(present):
                 # faiss's Python wrapper takes an id array too; its stub knows only IDSelector
                 self._index.remove_ids(present)  # type: ignore[arg-type]

@@ -69,6 +69,7 @@ _OCR = (
     "INSERT INTO image_text_fts (rowid, norm) VALUES (new.image_id, new.norm); END",
 )
 
+
 def _migrate_roots(conn: sqlite3.Connection) -> None:
     """The folders a library follows (``index`` with no argument, ``watch``)."""
     conn.execute(

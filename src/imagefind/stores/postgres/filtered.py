@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from imagefind.errors import ModelMismatchError
 from imagefind.filters import Filters
 from imagefind.stores.overfetch import overfetched
 from imagefind.stores.postgres.schema import Half
@@ -46,6 +47,11 @@ def filtered_search(
     if store.passing_count(filters, EXACT_FILTERED) > EXACT_FILTERED:
         mirror = store.mirrored()
         if mirror is not None:
+            if mirror.dim != queries.shape[1]:
+                raise ModelMismatchError(
+                    f"{store.path}: the library's vectors are {mirror.dim}-d, the query "
+                    f"{queries.shape[1]}-d (re-embedded by another process? open it again)"
+                )
             return overfetched(mirror, store, queries, k, filters, EXACT_FILTERED)
     selective = store.passing_count(filters, EXACT_SCAN) <= EXACT_SCAN
     found: list[list[tuple[int, float]]] = []

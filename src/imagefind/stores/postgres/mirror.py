@@ -4,126 +4,185 @@ pgvector cannot answer "the exact top 10 among 50,000 passing rows" quickly: its
 index is approximate, and an exact scan of the passing rows costs ~170 ms at 100K. The
 embedded store answers it by an exact search over all its vectors, over-fetched until k
 candidates pass; this mirror gives a PostgreSQL process the same vectors to do the same
-(``overfetch``), in 100 MB of float16 per 100K 512-d vectors, read once.
+(``overfetch``), in 100 MB of float16 per 100K 512-d vectors, read once over a connection
+of its own (the store's stays free for other queries meanwhile).
 
 Keeping it current, without missing a write another process commits: every row carries
 the id of the transaction that last wrote it (``written_by``, set by default and by a
-trigger on update). A refresh reads, in one snapshot, the rows written by any transaction
-not finished before the previous refresh's snapshot (``pg_snapshot_xmin``): whatever
-committed since is among them, whatever order transactions committed in. A refresh happens
-only when the generation counter moved.
+trigger on update). A refresh reads the rows written by any transaction its previous
+snapshot did not see (at or past that snapshot's xmax, or in progress then): whatever
+committed since is among them, in whatever order transactions committed, and a long
+transaction elsewhere in the cluster does not make it read more. A refresh happens only
+when the generation counter moved, and reads everything again when the bound model did.
 
 Deleted rows leave no trace, and need none to keep results right: every image has a vector
 (written in one transaction with it, removed with it by the foreign key), so a vector held
 for a deleted image is a candidate SQL says does not pass. For the memory, the ids still
 there are read and the rest dropped at most every ``RECONCILE_S`` (30 ms at 100K; on every
-write it would double the cost of catching up, and the server's live-row statistics lag by
-seconds).
+write it would double the cost of catching up).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
+from imagefind.errors import LibraryError
+from imagefind.stores.postgres.schema import reason, row_estimate
 from imagefind.stores.vectorindex import VectorIndex, flat_fp16
 
 LIMIT = 1_000_000
-"""Mirror libraries up to this many vectors (1 GB at 512-d); larger ones keep to SQL."""
+"""Mirror libraries up to this many vectors (1 GB of float16 at 512-d); a broad filter
+costs ~7 ms per 100K vectors mirrored. Larger ones keep to SQL."""
 
 RECONCILE_S = 600.0
 """Drop the vectors of deleted images, after a write, at most this often (seconds)."""
 
-_SIGNATURE = 19  # COPY BINARY: 11-byte signature, 4 bytes of flags, 4 of header extension
-_TRAILER = 2  # the int16 -1 after the last row
+CHUNK = 32_768
+"""Rows decoded and added at a time: the load never holds the whole table twice."""
 
-Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
+_HEADER = 19  # COPY BINARY: 11-byte signature, int32 flags, int32 header extension length
+_ID_ROW = [("fields", ">i2"), ("id_length", ">i4"), ("id", ">i8")]
 
 
 class VectorMirror:
     """The vectors of one PostgreSQL library, in memory, as of the last ``synced`` call."""
 
-    def __init__(self) -> None:
+    def __init__(self, spec: str, where: str) -> None:
+        self._spec, self._where = spec, where
+        self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()  # one refresh at a time; searches use the index's lock
         self._index: VectorIndex | None = None
-        self._generation = -1
-        self._horizon = 0  # every transaction below this id had finished when last read
+        self._generation = -1  # of what was read (the index, or finding none to hold)
+        self._model = ""  # the bound model's dimension and fingerprint, as read
+        self._snapshot = ""  # the snapshot of the last read (pg_snapshot text)
         self._reconciled = 0.0  # time.monotonic() when only live vectors were held
 
-    def synced(self, connect: Connect, generation: int) -> VectorIndex | None:
-        """The mirror, brought up to date unless ``generation`` is the one it has; None
-        when the library is past ``LIMIT`` vectors (and then nothing is held)."""
+    def synced(self, generation: int) -> VectorIndex | None:
+        """The mirror, brought up to date unless ``generation`` is the one it has read;
+        None when there is nothing to mirror (no model yet) or the library is past
+        ``LIMIT`` vectors (and then nothing is held, and nothing read until a write)."""
         with self._lock:
-            if self._index is not None and self._generation == generation:
-                return self._index
-            with connect() as conn, conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                row = conn.execute(
-                    "SELECT (SELECT value::bigint FROM meta WHERE key = 'generation'), "
-                    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
-                    "(SELECT greatest(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_class c "
-                    " LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
-                    " WHERE c.oid = 'vectors'::regclass)"
-                ).fetchone()
-                assert row is not None  # a SELECT without FROM returns one row
-                seen, horizon, estimate = (int(v) for v in row)
-                if estimate > LIMIT or not self._refresh(conn):
-                    self._index, self._generation = None, -1
-                    return None
-                self._generation, self._horizon = seen, horizon
+            if self._generation != generation:
+                try:
+                    self._read()
+                except psycopg.Error as exc:
+                    self.close()
+                    raise LibraryError(f"{self._where}: database error ({reason(exc)})") from exc
             return self._index
 
-    def _refresh(self, conn: psycopg.Connection) -> bool:
-        """Read what changed (everything, the first time or after a re-embed to another
-        dimension); False when the library turns out to be past ``LIMIT``."""
-        if self._index is not None:
-            since = f"WHERE written_by >= '{self._horizon:d}'::xid8"
-            ids, vectors = _copy_vectors(conn, f"SELECT image_id, embedding FROM vectors {since}")
-            if not len(ids) or vectors.shape[1] == self._index.dim:
-                self._index.add(ids, vectors)
-                due = time.monotonic() - self._reconciled >= RECONCILE_S
-                if due or len(self._index) > LIMIT:
-                    self._drop_deleted(conn)
-                return len(self._index) <= LIMIT
-        ids, vectors = _copy_vectors(
-            conn, f"SELECT image_id, embedding FROM vectors LIMIT {LIMIT + 1:d}"
-        )
-        if len(ids) > LIMIT:
-            return False
-        self._index = flat_fp16(vectors.shape[1] if len(ids) else 1)
-        self._index.add(ids, vectors)
-        self._reconciled = time.monotonic()
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _read(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(
+                self._spec, autocommit=True, connect_timeout=10, application_name="imagefind"
+            )
+        conn = self._conn
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # Before the snapshot (which the first SELECT takes): a re-embed rewrites the
+            # table (ALTER TYPE), and a snapshot from before its commit would read it empty.
+            conn.execute("LOCK TABLE vectors IN ACCESS SHARE MODE")
+            row = conn.execute(
+                "SELECT (SELECT value::bigint FROM meta WHERE key = 'generation'), "
+                "(SELECT string_agg(value, '/' ORDER BY key) FROM meta "
+                " WHERE key IN ('model_dim', 'model_fingerprint')), "
+                "pg_current_snapshot()::text"
+            ).fetchone()
+            assert row is not None  # a SELECT without FROM returns one row
+            generation, model, snapshot = int(row[0]), row[1] or "", str(row[2])
+            if not model or row_estimate(conn) > LIMIT or not self._refresh(conn, model):
+                self._index = None
+            self._generation, self._model, self._snapshot = generation, model, snapshot
+
+    def _refresh(self, conn: psycopg.Connection, model: str) -> bool:
+        """Read what changed, or everything (the first time, or another model's vectors);
+        False when the library turns out to be past ``LIMIT``."""
+        index = self._index
+        if index is not None and model == self._model:
+            unseen = sql.SQL(
+                "SELECT image_id, embedding FROM vectors WHERE (written_by >= "
+                "pg_snapshot_xmax({s}::pg_snapshot) OR written_by = ANY(ARRAY("
+                "SELECT pg_snapshot_xip({s}::pg_snapshot)))) "
+                # not from the future (values copied from another cluster): read in full
+                "AND written_by < pg_snapshot_xmax(pg_current_snapshot())"
+            ).format(s=sql.Literal(self._snapshot))
+            for ids, vectors in _vector_chunks(conn, unseen):
+                index.add(ids, vectors)
+            due = time.monotonic() - self._reconciled >= RECONCILE_S
+            if due or len(index) > LIMIT:
+                self._drop_deleted(conn, index)
+            return len(index) <= LIMIT
+        self._index = None  # the old one's memory goes before the new one fills
+        index = flat_fp16(int(model.split("/")[0]))
+        everything = sql.SQL(f"SELECT image_id, embedding FROM vectors LIMIT {LIMIT + 1:d}")
+        for ids, vectors in _vector_chunks(conn, everything):
+            index.add(ids, vectors, replace=False)  # each id once: nothing to replace
+            if len(index) > LIMIT:
+                return False
+        self._index, self._reconciled = index, time.monotonic()
         return True
 
-    def _drop_deleted(self, conn: psycopg.Connection) -> None:
-        assert self._index is not None
-        with conn.cursor(binary=True) as cur:
-            rows = cur.execute("SELECT image_id FROM vectors").fetchall()
-        live = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        self._index.remove(np.setdiff1d(self._index.ids(), live))
+    def _drop_deleted(self, conn: psycopg.Connection, index: VectorIndex) -> None:
+        """Let go of the vectors of images deleted since (see the module's docstring)."""
+        query = sql.SQL("SELECT image_id FROM vectors")
+        live = [chunk["id"] for chunk in _copy_rows(conn, query, lambda _: np.dtype(_ID_ROW))]
+        index.remove(np.setdiff1d(index.ids(), np.concatenate([np.empty(0, ">i8"), *live])))
         self._reconciled = time.monotonic()
 
 
-def _copy_vectors(conn: psycopg.Connection, query: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, float32 [N, D]) of a SELECT of (bigint, halfvec) rows, read as binary COPY:
-    fixed-size rows, decoded by numpy in one go (a Python object per row costs 5x more)."""
-    with conn.cursor() as cur:
-        data = bytearray()
-        with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
-            for chunk in copy:
-                data += chunk
-    body = memoryview(data)[_SIGNATURE : len(data) - _TRAILER]
-    if not len(body):
-        return np.empty(0, np.int64), np.empty((0, 0), np.float32)
-    # Each row: int16 field count, int32 length, int64 id, int32 length, then the halfvec:
-    # uint16 dim, uint16 unused, dim big-endian float16.
-    dim = int.from_bytes(body[18:20], "big")
-    fields = [("n", ">i2"), ("l1", ">i4"), ("id", ">i8"), ("l2", ">i4"), ("dim", ">u2")]
-    row = np.dtype([*fields, ("unused", ">u2"), ("v", ">f2", (dim,))])
-    rows = np.frombuffer(body, dtype=row)
-    return rows["id"].astype(np.int64), rows["v"].astype(np.float32)
+def _vector_chunks(
+    conn: psycopg.Connection, query: sql.Composable
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, float32 [n, D]) of a SELECT of (bigint, halfvec) rows, a chunk at a time."""
+
+    def layout(first_row: bytes) -> np.dtype:
+        # After the id: int32 length, then the halfvec: uint16 dim, uint16 unused, dim
+        # big-endian float16 (the same for every row of a column of fixed dimension).
+        dim = int.from_bytes(first_row[18:20], "big")
+        tail = [("vector_length", ">i4"), ("dim", ">u2"), ("unused", ">u2"), ("v", ">f2", (dim,))]
+        return np.dtype([*_ID_ROW, *tail])
+
+    for rows in _copy_rows(conn, query, layout):
+        yield rows["id"].astype(np.int64), rows["v"].astype(np.float32)
+
+
+def _copy_rows(
+    conn: psycopg.Connection, query: sql.Composable, layout: Callable[[bytes], np.dtype]
+) -> Iterator[np.ndarray]:
+    """The rows of ``query`` through binary COPY, decoded by numpy ``CHUNK`` rows at a time
+    (a Python object per row would cost 5x more): fixed-size rows, whose structured dtype
+    ``layout`` gives from the first row's first 20 bytes."""
+    buffer = bytearray()
+    row: np.dtype | None = None
+    started = False
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for data in copy:
+            buffer += data
+            if not started and len(buffer) >= _HEADER:
+                if int.from_bytes(buffer[15:19], "big"):
+                    raise psycopg.DataError("COPY BINARY header extension not understood")
+                del buffer[:_HEADER]
+                started = True
+            if started and row is None and len(buffer) >= 20:
+                row = layout(bytes(buffer[:20]))
+            if row is not None and len(buffer) >= CHUNK * row.itemsize:
+                whole = len(buffer) // row.itemsize * row.itemsize
+                yield np.frombuffer(bytes(buffer[:whole]), dtype=row)
+                del buffer[:whole]
+    if row is None and len(buffer) > 2:  # rows shorter than 20 bytes, and few
+        row = layout(bytes(buffer[:20]))
+    if row is not None:
+        whole = len(buffer) // row.itemsize * row.itemsize  # the 2-byte trailer is left
+        if whole:
+            yield np.frombuffer(bytes(buffer[:whole]), dtype=row)

@@ -115,10 +115,20 @@ def schema_version(conn: psycopg.Connection) -> int | None:
     return int(row[0]) if row else None  # somebody else's table called meta
 
 
+MINIMUM_SERVER = 130000
+"""PostgreSQL 13: 64-bit transaction ids (``xid8``) for the vectors' mirror."""
+
+
 def migrate(conn: psycopg.Connection, label: str) -> None:
     """Bring the schema up to date, one process at a time (others wait on the lock)."""
     from imagefind.errors import LibraryError
 
+    server = conn.info.server_version
+    if server < MINIMUM_SERVER:
+        raise LibraryError(
+            f"{label}: PostgreSQL {server // 10000}.{server % 10000} is too old; "
+            "imagefind needs PostgreSQL 13 or later"
+        )
     with conn.transaction():
         lock_schema(conn)
         version = schema_version(conn)
@@ -147,6 +157,16 @@ def migrate(conn: psycopg.Connection, label: str) -> None:
 def lock_schema(conn: psycopg.Connection) -> None:
     """One process migrates, binds a model or switches vectors at a time (this transaction)."""
     conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK))
+
+
+def row_estimate(conn: psycopg.Connection) -> int:
+    """How many vectors there are, from the statistics the server keeps (a moment behind)
+    rather than a count(*), which scans the table."""
+    row = conn.execute(
+        "SELECT greatest(c.reltuples, s.n_live_tup, 0)::bigint FROM pg_class c "
+        "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = 'vectors'::regclass"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def create_hnsw(conn: psycopg.Connection) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Self
 import numpy as np
 import psycopg
 
-from imagefind.errors import LibraryError
+from imagefind.errors import LibraryError, ModelMismatchError
 from imagefind.filters import Filters
 from imagefind.records import ImageRecord, ModelIdentity
 from imagefind.scanner import FoundFile
@@ -55,7 +55,7 @@ class PostgresStore(SqlStore):
         self.spec = spec
         self._seen_generation = -1
         self._owner: int | None = None  # this process's claim owner id, once it claims
-        self._mirror = pgmirror.VectorMirror()  # filled by the first broad filtered search
+        self._mirror = pgmirror.VectorMirror(spec, self.path)  # read by a broad filter
 
     # --- opening and closing --------------------------------------------------------------
 
@@ -83,6 +83,11 @@ class PostgresStore(SqlStore):
         return store
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connections (later calls raise LibraryError)."""
+        self._mirror.close()
+        super().close()
 
     def _driver_error(self, exc: Exception) -> str | None:
         if isinstance(exc, psycopg.Error) and self._conn.closed:
@@ -118,9 +123,21 @@ class PostgresStore(SqlStore):
     # --- model ----------------------------------------------------------------------------
 
     def bind_model(self, identity: ModelIdentity) -> None:
-        """Record which model the vectors come from (the first index, or a copy's)."""
+        """Record which model the vectors come from (the first index, or a copy's). Two
+        processes may each find the library unbound and bind it: the second may only
+        bind the same model (another would throw away the first one's vectors)."""
         with self._transaction() as conn:
             pgschema.lock_schema(conn)
+            bound = self.model()
+            if bound is not None and (bound.dim, bound.fingerprint) != (
+                identity.dim,
+                identity.fingerprint,
+            ):
+                raise ModelMismatchError(
+                    f"{self.path}: another process bound this library to model "
+                    f"{bound.name!r} ({bound.dim}-d) meanwhile; {identity.name!r} is a "
+                    "different model"
+                )
             pgschema.bind_dimension(conn, identity.dim)
             self._write_model(conn, identity)
             self._bump(conn)
@@ -225,17 +242,13 @@ class PostgresStore(SqlStore):
 
     def mirrored(self) -> VectorIndex | None:
         """This process's exact copy of the vectors, up to date (``pgmirror``); None for
-        a library too large to hold."""
-        return self._mirror.synced(self._guard, self.generation())
+        a library too large to hold, or with no model yet."""
+        return self._mirror.synced(self.generation())
 
     def _approximate(self, conn: psycopg.Connection) -> bool:
-        """Whether the library is large enough for the HNSW index (from the statistics the
-        server keeps, a moment behind, rather than a count(*) on every query)."""
-        row = conn.execute(
-            "SELECT greatest(c.reltuples, s.n_live_tup, 0) FROM pg_class c "
-            "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = 'vectors'::regclass"
-        ).fetchone()
-        return bool(row and row[0] >= EXACT_BELOW)
+        """Whether the library is large enough for the HNSW index (estimated: no count(*)
+        on every query)."""
+        return pgschema.row_estimate(conn) >= EXACT_BELOW
 
     def refresh(self) -> bool:
         """Search reads the database, so there is nothing to reload: only report whether

@@ -59,7 +59,7 @@ class VectorMirror:
         self._lock = threading.Lock()  # one refresh at a time; searches use the index's lock
         self._index: VectorIndex | None = None
         self._generation = -1  # of what was read (the index, or finding none to hold)
-        self._model = ""  # the bound model's dimension and fingerprint, as read
+        self._model = ""  # the bound model's dimension and fingerprint, the table's file
         self._snapshot = ""  # the snapshot of the last read (pg_snapshot text)
         self._reconciled = 0.0  # time.monotonic() when only live vectors were held
 
@@ -83,6 +83,9 @@ class VectorMirror:
 
     def _read(self) -> None:
         if self._conn is None or self._conn.closed:
+            # A new connection, perhaps to a server restored to an earlier point: nothing
+            # read before is trusted (transaction ids and generations may have gone back).
+            self._index, self._model, self._snapshot = None, "", ""
             self._conn = psycopg.connect(
                 self._spec, autocommit=True, connect_timeout=10, application_name="imagefind"
             )
@@ -95,7 +98,9 @@ class VectorMirror:
             row = conn.execute(
                 "SELECT (SELECT value::bigint FROM meta WHERE key = 'generation'), "
                 "(SELECT string_agg(value, '/' ORDER BY key) FROM meta "
-                " WHERE key IN ('model_dim', 'model_fingerprint')), "
+                " WHERE key IN ('model_dim', 'model_fingerprint')) "
+                # a table rewritten (re-created, TRUNCATE, VACUUM FULL) is read in full
+                "|| '/' || pg_relation_filenode('vectors'), "
                 "pg_current_snapshot()::text"
             ).fetchone()
             assert row is not None  # a SELECT without FROM returns one row
@@ -135,7 +140,10 @@ class VectorMirror:
     def _drop_deleted(self, conn: psycopg.Connection, index: VectorIndex) -> None:
         """Let go of the vectors of images deleted since (see the module's docstring)."""
         query = sql.SQL("SELECT image_id FROM vectors")
-        live = [chunk["id"] for chunk in _copy_rows(conn, query, lambda _: np.dtype(_ID_ROW))]
+        live = []
+        for chunk in _copy_rows(conn, query, lambda _: np.dtype(_ID_ROW)):
+            _check(chunk, 1)
+            live.append(chunk["id"])
         index.remove(np.setdiff1d(index.ids(), np.concatenate([np.empty(0, ">i8"), *live])))
         self._reconciled = time.monotonic()
 
@@ -153,7 +161,15 @@ def _vector_chunks(
         return np.dtype([*_ID_ROW, *tail])
 
     for rows in _copy_rows(conn, query, layout):
+        dim = rows.dtype["v"].shape[0]
+        _check(rows, 2, (rows["vector_length"] != 4 + 2 * dim) | (rows["dim"] != dim))
         yield rows["id"].astype(np.int64), rows["v"].astype(np.float32)
+
+
+def _check(rows: np.ndarray, fields: int, wrong: np.ndarray | bool = False) -> None:
+    """Rows as the layout says (a wrong one would decode into garbage, silently)."""
+    if np.any((rows["fields"] != fields) | (rows["id_length"] != 8) | wrong):
+        raise psycopg.DataError("COPY BINARY rows not in the expected layout")
 
 
 def _copy_rows(
@@ -177,12 +193,11 @@ def _copy_rows(
             if started and row is None and len(buffer) >= 20:
                 row = layout(bytes(buffer[:20]))
             if row is not None and len(buffer) >= CHUNK * row.itemsize:
-                whole = len(buffer) // row.itemsize * row.itemsize
-                yield np.frombuffer(bytes(buffer[:whole]), dtype=row)
-                del buffer[:whole]
+                count = len(buffer) // row.itemsize
+                rows = np.frombuffer(buffer, dtype=row, count=count).copy()  # one copy
+                del buffer[: count * row.itemsize]
+                yield rows
     if row is None and len(buffer) > 2:  # rows shorter than 20 bytes, and few
         row = layout(bytes(buffer[:20]))
-    if row is not None:
-        whole = len(buffer) // row.itemsize * row.itemsize  # the 2-byte trailer is left
-        if whole:
-            yield np.frombuffer(bytes(buffer[:whole]), dtype=row)
+    if row is not None and len(buffer) >= row.itemsize:  # the 2-byte trailer is left
+        yield np.frombuffer(buffer, dtype=row, count=len(buffer) // row.itemsize).copy()

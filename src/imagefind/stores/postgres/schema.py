@@ -84,8 +84,11 @@ _migrate_written_by: Sequence[str] = (
     "ALTER TABLE vectors ADD COLUMN written_by xid8 NOT NULL DEFAULT pg_current_xact_id()",
     """CREATE FUNCTION imagefind_vector_written() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN NEW.written_by := pg_current_xact_id(); RETURN NEW; END $$""",
-    "CREATE TRIGGER vector_written BEFORE UPDATE ON vectors "
+    # On insert too (a restore that brings its own values) and always (also where
+    # session_replication_role = replica turns ordinary triggers off).
+    "CREATE TRIGGER vector_written BEFORE INSERT OR UPDATE ON vectors "
     "FOR EACH ROW EXECUTE FUNCTION imagefind_vector_written()",
+    "ALTER TABLE vectors ENABLE ALWAYS TRIGGER vector_written",
     "CREATE INDEX vectors_written_by ON vectors (written_by)",
 )
 

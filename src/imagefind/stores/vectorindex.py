@@ -1,8 +1,9 @@
-"""The vector index: FAISS over the catalog's vectors, keyed by catalog id.
+"""The vector index: FAISS over a store's vectors, keyed by image id (the embedded store's
+search index; PostgreSQL's in-process mirror for broad filters).
 
-Derived data: it can always be rebuilt from ``Catalog.vectors()``, and may be saved to disk
-beside the catalog generation it was built from. Vectors are L2-normalised, so inner product
-is cosine similarity.
+Derived data: it can always be rebuilt from the store's ``vectors()``, and may be saved to
+disk beside the catalog generation it was built from. Vectors are L2-normalised, so inner
+product is cosine similarity.
 """
 
 from __future__ import annotations

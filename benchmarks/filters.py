@@ -33,6 +33,7 @@ import numpy as np
 from benchmarks.data import Mixture
 from benchmarks.models import cpu_flags
 from imagefind.records import ImageRecord, NewImage
+from imagefind.stores.columns import NEW_COLUMNS
 from imagefind.stores.postgres import PostgresStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "filters.json"
@@ -246,7 +247,7 @@ def main() -> None:
 def mirror_costs(store: PostgresStore, fresh: np.ndarray) -> dict:
     """What a broad filter's mirror of the vectors costs a PostgreSQL process: the first
     read of every vector, and catching up after another process wrote (five rounds of
-    ``len(fresh) / 5`` new rows; the first grows the mirror's storage)."""
+    ``len(fresh) / 5`` new rows)."""
     started = time.perf_counter()
     mirror = store.mirrored()
     load = time.perf_counter() - started
@@ -272,8 +273,7 @@ def mirror_costs(store: PostgresStore, fresh: np.ndarray) -> dict:
 
 
 def _new_image(record: ImageRecord) -> NewImage:
-    names = {f.name for f in dataclasses.fields(NewImage)}
-    return NewImage(**{k: v for k, v in record.__dict__.items() if k in names})
+    return NewImage(**{name: getattr(record, name) for name in NEW_COLUMNS})
 
 
 def bench_postgres(n: int, rows: list, vectors: np.ndarray, queries: np.ndarray, identity) -> dict:
